@@ -1,0 +1,1 @@
+"""userservice: a user and authentication service over gRPC."""

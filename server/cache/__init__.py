@@ -1,0 +1,1 @@
+"""Redis: what can be rebuilt or may expire (user cache, rate limits, revocations, events)."""

@@ -1,0 +1,220 @@
+"""Settings: every knob of the service, from `USERSERVICE_*` environment variables or `.env`.
+
+One `Settings` class, validated at start. Production mode refuses the embedded defaults (SQLite,
+the in-process store, generated keys, built-in secrets) and names the setting that is wrong.
+"""
+
+from __future__ import annotations
+
+import enum
+from pathlib import Path
+from typing import Annotated, Self
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MEMORY_REDIS_URL = "memory://"
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///var/userservice.db"
+# Values that have appeared in examples and templates; never accepted as a production secret.
+_PLACEHOLDER_SECRETS = frozenset(
+    {"", "changeme", "change-me", "changethis", "secret", "your-secret-key", "development"}
+)
+
+
+class Environment(enum.StrEnum):
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
+
+
+class LogFormat(enum.StrEnum):
+    AUTO = "auto"  # console in development, JSON in production
+    CONSOLE = "console"
+    JSON = "json"
+
+
+class SigningAlgorithm(enum.StrEnum):
+    EDDSA = "EdDSA"
+    RS256 = "RS256"
+    ES256 = "ES256"
+
+
+Seconds = Annotated[float, Field(gt=0)]
+
+
+class Settings(BaseSettings):
+    """userservice configuration. Field docs are the README's configuration table."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="USERSERVICE_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        frozen=True,
+    )
+
+    environment: Environment = Field(
+        Environment.DEVELOPMENT,
+        description="development (embedded defaults allowed) or production (refuses them).",
+    )
+    host: str = Field("0.0.0.0", description="Address the gRPC server binds.")  # noqa: S104
+    port: int = Field(50051, ge=0, le=65535, description="gRPC port; 0 picks a free one.")
+    database_url: str = Field(
+        DEFAULT_DATABASE_URL,
+        description="SQLAlchemy async URL: postgresql+asyncpg://… or sqlite+aiosqlite:///path.",
+    )
+    database_pool_size: int = Field(10, ge=1, description="PostgreSQL connections kept open.")
+    database_max_overflow: int = Field(10, ge=0, description="Extra connections under load.")
+    database_timeout_seconds: Seconds = Field(
+        5.0, description="Upper bound for one database call when the RPC has no deadline."
+    )
+    redis_url: str = Field(
+        MEMORY_REDIS_URL,
+        description="redis://host:port/db, rediss:// for TLS, or memory:// (in-process store).",
+    )
+    redis_key_prefix: str = Field(
+        "userservice:", description="Prefix of every Redis key and channel this service uses."
+    )
+    redis_timeout_seconds: Seconds = Field(
+        0.5, description="Upper bound for one Redis call; past it the call degrades."
+    )
+    migrate_on_start: bool | None = Field(
+        None,
+        description="Apply migrations at start; default: on in development, off in production.",
+    )
+    metrics_host: str = Field("0.0.0.0", description="Address of the Prometheus listener.")  # noqa: S104
+    metrics_port: int = Field(9464, ge=0, le=65535, description="Prometheus port; 0 disables it.")
+    log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
+    log_format: LogFormat = Field(LogFormat.AUTO, description="auto, console or json.")
+    signup_enabled: bool = Field(True, description="Anyone may CreateUser; else admins only.")
+    keys_dir: Path = Field(
+        Path("var/keys"), description="Directory of PEM signing keys (<kid>.pem); newest signs."
+    )
+    jwt_algorithm: SigningAlgorithm = Field(
+        SigningAlgorithm.EDDSA, description="Signing algorithm family: EdDSA, RS256 or ES256."
+    )
+    jwt_issuer: str = Field("userservice", min_length=1, description="`iss` of access tokens.")
+    jwt_audience: str = Field("userservice", min_length=1, description="`aud` of access tokens.")
+    access_token_ttl_seconds: int = Field(900, ge=30, description="Access-token lifetime.")
+    refresh_token_ttl_seconds: int = Field(
+        30 * 24 * 3600, ge=60, description="Refresh-token (session) lifetime."
+    )
+    refresh_reuse_grace_seconds: int = Field(
+        0, ge=0, description="Window in which the previous refresh token still works; 0 = off."
+    )
+    page_token_secret: SecretStr | None = Field(
+        None,
+        description="HMAC key for page tokens (≥ 32 chars); required in production, "
+        "random per process in development.",
+    )
+    password_min_length: int = Field(12, ge=8, le=128, description="Minimum password length.")
+    argon2_memory_kib: int = Field(19456, ge=19456, description="argon2id memory (KiB).")
+    argon2_time_cost: int = Field(2, ge=2, description="argon2id iterations.")
+    argon2_parallelism: int = Field(1, ge=1, description="argon2id lanes.")
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Peers (IPs or CIDRs) whose x-forwarded-for is believed; JSON list.",
+    )
+    shutdown_grace_seconds: Seconds = Field(
+        20.0, description="On SIGTERM, how long in-flight calls may take to finish."
+    )
+    health_check_interval_seconds: Seconds = Field(
+        2.0, description="How often readiness re-checks the database and schema."
+    )
+    max_receive_message_bytes: int = Field(
+        1024 * 1024, ge=1024, description="Largest request message accepted."
+    )
+    max_metadata_bytes: int = Field(16 * 1024, ge=1024, description="Largest request metadata.")
+    max_concurrent_streams: int = Field(100, ge=1, description="HTTP/2 streams per connection.")
+    max_concurrent_rpcs: int = Field(
+        2000, ge=1, description="Calls in progress before new ones get RESOURCE_EXHAUSTED."
+    )
+    keepalive_min_time_seconds: int = Field(
+        10, ge=1, description="Least interval between client keepalive pings tolerated."
+    )
+    tls_cert_file: Path | None = Field(None, description="Server certificate (PEM); enables TLS.")
+    tls_key_file: Path | None = Field(None, description="Server private key (PEM).")
+    tls_client_ca_file: Path | None = Field(
+        None, description="CA bundle for client certificates; when set, mutual TLS is required."
+    )
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_log_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
+        return level
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, value: str) -> str:
+        if not value.startswith(("postgresql+asyncpg://", "sqlite+aiosqlite://")):
+            raise ValueError("must start with postgresql+asyncpg:// or sqlite+aiosqlite://")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str) -> str:
+        if not value.startswith(("redis://", "rediss://", "unix://", MEMORY_REDIS_URL)):
+            raise ValueError("must be redis://, rediss://, unix:// or memory://")
+        return value
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> Self:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("USERSERVICE_TLS_CERT_FILE and USERSERVICE_TLS_KEY_FILE go together")
+        if self.tls_client_ca_file is not None and self.tls_cert_file is None:
+            raise ValueError("USERSERVICE_TLS_CLIENT_CA_FILE needs USERSERVICE_TLS_CERT_FILE")
+        return self
+
+    @model_validator(mode="after")
+    def _production_refuses_embedded_defaults(self) -> Self:
+        if self.environment is not Environment.PRODUCTION:
+            return self
+        if self.uses_sqlite:
+            raise ValueError(
+                "USERSERVICE_DATABASE_URL: SQLite is for development; production needs "
+                "postgresql+asyncpg://"
+            )
+        if self.uses_memory_redis:
+            raise ValueError(
+                "USERSERVICE_REDIS_URL: memory:// is for development; production needs redis://"
+            )
+        secret = self.page_token_secret
+        if secret is None:
+            raise ValueError("USERSERVICE_PAGE_TOKEN_SECRET: required in production")
+        value = secret.get_secret_value()
+        if value.strip().lower() in _PLACEHOLDER_SECRETS or len(value) < 32:
+            raise ValueError(
+                "USERSERVICE_PAGE_TOKEN_SECRET: a placeholder or shorter than 32 characters"
+            )
+        if not any(self.keys_dir.glob("*.pem")):
+            raise ValueError(
+                f"USERSERVICE_KEYS_DIR: no signing key (*.pem) in {self.keys_dir}; "
+                "create one with `userservice keys generate`"
+            )
+        return self
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment is Environment.PRODUCTION
+
+    @property
+    def uses_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def uses_memory_redis(self) -> bool:
+        return self.redis_url.startswith(MEMORY_REDIS_URL)
+
+    @property
+    def should_migrate_on_start(self) -> bool:
+        if self.migrate_on_start is None:
+            return not self.is_production
+        return self.migrate_on_start
+
+    @property
+    def json_logs(self) -> bool:
+        if self.log_format is LogFormat.AUTO:
+            return self.is_production
+        return self.log_format is LogFormat.JSON

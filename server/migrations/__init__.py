@@ -1,0 +1,1 @@
+"""Alembic migrations; applied by `userservice migrate` (and at start in development)."""

@@ -1,0 +1,67 @@
+"""Prometheus metrics for gRPC calls, in a registry owned by the application (not the global)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from threading import Thread
+from wsgiref.simple_server import WSGIServer
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+
+_LABELS = ("grpc_type", "grpc_service", "grpc_method")
+# Sub-millisecond buckets matter here: warm reads finish in well under a millisecond.
+_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+@dataclass(frozen=True, slots=True)
+class GrpcMetrics:
+    registry: CollectorRegistry
+    started: Counter
+    handled: Counter
+    handling_seconds: Histogram
+
+    @classmethod
+    def create(cls) -> GrpcMetrics:
+        registry = CollectorRegistry()
+        return cls(
+            registry=registry,
+            started=Counter(
+                "grpc_server_started_total",
+                "RPCs started on the server.",
+                _LABELS,
+                registry=registry,
+            ),
+            handled=Counter(
+                "grpc_server_handled_total",
+                "RPCs completed on the server, by status code.",
+                (*_LABELS, "grpc_code"),
+                registry=registry,
+            ),
+            handling_seconds=Histogram(
+                "grpc_server_handling_seconds",
+                "Time from the start of an RPC to its end, in seconds.",
+                _LABELS,
+                buckets=_BUCKETS,
+                registry=registry,
+            ),
+        )
+
+
+@dataclass(slots=True)
+class MetricsListener:
+    server: WSGIServer
+    thread: Thread
+
+    @property
+    def port(self) -> int:
+        return int(self.server.server_port)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)
+
+
+def start_metrics_listener(registry: CollectorRegistry, host: str, port: int) -> MetricsListener:
+    server, thread = start_http_server(port, addr=host, registry=registry)
+    return MetricsListener(server, thread)

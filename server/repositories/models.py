@@ -1,0 +1,157 @@
+"""Tables. PostgreSQL is the source of truth; SQLite serves the embedded development default.
+
+Every timestamp is stored with its time zone and read back as UTC (SQLite drops the zone).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import uuid
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    DateTime,
+    Dialect,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    TypeDecorator,
+    Uuid,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime; use an aware UTC datetime")
+        return value.astimezone(dt.UTC)
+
+    def process_result_value(
+        self, value: dt.datetime | None, dialect: Dialect
+    ) -> dt.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+class Role(enum.StrEnum):
+    USER = "user"
+    ADMIN = "admin"
+
+
+class UserState(enum.StrEnum):
+    ACTIVE = "active"
+    DISABLED = "disabled"
+
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        dt.datetime: UTCDateTime(),
+        uuid.UUID: Uuid(native_uuid=True),
+    }
+
+
+def _enum(cls: type[enum.StrEnum], name: str) -> Enum:
+    # Stored as short strings with a CHECK constraint: portable, and easy to extend in a migration.
+    return Enum(
+        cls,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=16,
+        values_callable=lambda members: [m.value for m in members],
+    )
+
+
+class UserRow(Base):
+    __tablename__ = "users"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    display_name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[Role] = mapped_column(_enum(Role, "role"))
+    state: Mapped[UserState] = mapped_column(_enum(UserState, "user_state"))
+    email_verified: Mapped[bool] = mapped_column(default=False)
+    # Incremented on every change; the etag is derived from it.
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[dt.datetime]
+    updated_at: Mapped[dt.datetime]
+
+
+class SessionRow(Base):
+    """One login: the refresh-token family and the access tokens issued from it."""
+
+    __tablename__ = "sessions"
+    __table_args__ = (Index(None, "user_id", "created_at"), Index(None, "expires_at"))
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    created_at: Mapped[dt.datetime]
+    last_used_at: Mapped[dt.datetime]
+    expires_at: Mapped[dt.datetime]
+    revoked_at: Mapped[dt.datetime | None]
+    revoke_reason: Mapped[str | None] = mapped_column(String(32))
+    client_ip: Mapped[str] = mapped_column(String(64), default="")
+    user_agent: Mapped[str] = mapped_column(String(512), default="")
+
+
+class RefreshTokenRow(Base):
+    """Every refresh token a session issued, by hash, so that a rotated one is known on reuse."""
+
+    __tablename__ = "refresh_tokens"
+
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    session_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("sessions.id", ondelete="CASCADE"), index=True
+    )
+    issued_at: Mapped[dt.datetime]
+    # Null while this is the session's current token.
+    rotated_at: Mapped[dt.datetime | None]
+
+
+class IdempotencyRecord(Base):
+    """The first answer to a request that carried a request_id, kept for 24 hours."""
+
+    __tablename__ = "idempotency_records"
+    __table_args__ = (Index(None, "expires_at"),)
+
+    operation: Mapped[str] = mapped_column(String(64), primary_key=True)
+    caller: Mapped[str] = mapped_column(String(64), primary_key=True)
+    request_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    request_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    response: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[dt.datetime]
+    expires_at: Mapped[dt.datetime]
+
+
+__all__ = [
+    "Base",
+    "IdempotencyRecord",
+    "RefreshTokenRow",
+    "Role",
+    "SessionRow",
+    "UserRow",
+    "UserState",
+]

@@ -1,0 +1,1 @@
+"""gRPC servicers: protobuf in, domain arguments to one service call, protobuf out. Nothing else."""

@@ -1,0 +1,63 @@
+"""The grpc.aio server: explicit options, interceptors in order, and a checked bind."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import grpc
+import grpc.aio
+
+from server.config import Settings
+
+
+class PortUnavailable(RuntimeError):
+    """The address could not be bound (taken, or not ours to bind)."""
+
+
+def server_options(settings: Settings, *, reuse_port: bool) -> list[tuple[str, int]]:
+    return [
+        # On by default in grpcio: a second server would silently share the port. Only workers of
+        # one `serve --workers N` share it on purpose.
+        ("grpc.so_reuseport", int(reuse_port)),
+        ("grpc.max_receive_message_length", settings.max_receive_message_bytes),
+        ("grpc.max_metadata_size", settings.max_metadata_bytes),
+        ("grpc.max_concurrent_streams", settings.max_concurrent_streams),
+        # Ping idle clients to find dead connections; refuse clients that ping too eagerly.
+        ("grpc.keepalive_time_ms", 60_000),
+        ("grpc.keepalive_timeout_ms", 20_000),
+        ("grpc.keepalive_permit_without_calls", 1),
+        (
+            "grpc.http2.min_ping_interval_without_data_ms",
+            settings.keepalive_min_time_seconds * 1000,
+        ),
+        ("grpc.http2.max_ping_strikes", 2),
+    ]
+
+
+def create_server(
+    settings: Settings,
+    interceptors: Sequence[grpc.aio.ServerInterceptor],  # type: ignore[type-arg]
+    *,
+    reuse_port: bool,
+) -> grpc.aio.Server:
+    return grpc.aio.server(
+        interceptors=interceptors,
+        options=server_options(settings, reuse_port=reuse_port),
+        maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
+    )
+
+
+def bind(server: grpc.aio.Server, address: str, credentials: grpc.ServerCredentials | None) -> int:
+    """Binds `address` and returns the bound port; raises PortUnavailable with the address."""
+    try:
+        if credentials is None:
+            port = server.add_insecure_port(address)
+        else:
+            port = server.add_secure_port(address, credentials)
+    except RuntimeError as exc:  # grpcio raises on newer versions...
+        raise PortUnavailable(
+            f"cannot listen on {address}: address in use or not available"
+        ) from exc
+    if port == 0:  # ...and returns 0 on older ones
+        raise PortUnavailable(f"cannot listen on {address}: address in use or not available")
+    return port
