@@ -1,13 +1,17 @@
-"""The composition root: builds settings' dependents inside the running loop, tears down in reverse.
+"""The composition root: builds everything inside the running loop and tears down in reverse.
 
-Order: engine → migrations (development) → Redis → metrics → services → interceptors → server.
-Nothing here runs at import time; tests build the same graph with their own settings.
+Order: engine → migrations (development) → Redis → signing keys → hashing pool → services →
+metrics → interceptors → server. Nothing here runs at import time; tests build the same graph with
+their own settings, and CLI commands (create-admin) build the part they need.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
+import os
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
@@ -18,17 +22,29 @@ from grpc_reflection.v1alpha import reflection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from server.cache.client import Redis, create_redis
+from server.cache.keys import RedisKeys
+from server.cache.revocations import RevocationStore
+from server.cache.users import UserCache
 from server.config import Settings
+from server.interceptors.auth import AuthInterceptor
 from server.interceptors.errors import ErrorInterceptor
 from server.interceptors.metrics import MetricsInterceptor
 from server.interceptors.request_log import RequestLogInterceptor
 from server.observability.health import HealthReporter
 from server.observability.metrics import GrpcMetrics, MetricsListener, start_metrics_listener
 from server.repositories import migrations
-from server.repositories.database import create_engine, ping
+from server.repositories.database import create_engine, create_sessionmaker
+from server.repositories.sessions import SessionRepository
+from server.security.keys import CLOCK_LEEWAY, generate_key, load_key_set
+from server.security.password_policy import PasswordPolicy
+from server.security.passwords import PasswordHasher
+from server.security.tokens import AccessTokenCodec
 from server.servicers.auth import AuthServicer
+from server.servicers.client import ClientResolver
 from server.servicers.service_accounts import ServiceAccountServicer
 from server.servicers.users import UserServicer
+from server.services.auth import AuthService
+from server.services.users import UserService, utc_now
 from server.transport import bind, create_server
 from userservice.v1 import auth_pb2, auth_pb2_grpc, service_account_pb2, user_pb2, user_pb2_grpc
 from userservice.v1 import service_account_pb2_grpc as sa_pb2_grpc
@@ -43,6 +59,14 @@ HEALTH_SERVICE = "grpc.health.v1.Health"
 
 
 @dataclass(frozen=True, slots=True)
+class Services:
+    users: UserService
+    auth: AuthService
+    revocations: RevocationStore
+    codec: AccessTokenCodec
+
+
+@dataclass(frozen=True, slots=True)
 class Application:
     """A running userservice: what tests and the runner need to reach."""
 
@@ -52,6 +76,7 @@ class Application:
     health: HealthReporter
     engine: AsyncEngine
     redis: Redis
+    services: Services
     metrics: GrpcMetrics
     metrics_listener: MetricsListener | None
 
@@ -69,6 +94,62 @@ async def readiness_problem(engine: AsyncEngine) -> str | None:
 
 
 @contextlib.asynccontextmanager
+async def built_services(
+    settings: Settings, engine: AsyncEngine, redis: Redis
+) -> AsyncIterator[Services]:
+    """Keys, the hashing pool, caches and services (no server): shared by serve and the CLI."""
+    access_ttl = dt.timedelta(seconds=settings.access_token_ttl_seconds)
+    now = utc_now()
+    if not settings.is_production and not any(settings.keys_dir.glob("*.pem")):
+        generate_key(settings.keys_dir, settings.jwt_algorithm, now=now)
+    keys = load_key_set(
+        settings.keys_dir, settings.jwt_algorithm, access_token_ttl=access_ttl, now=now
+    )
+    codec = AccessTokenCodec(keys, issuer=settings.jwt_issuer, audience=settings.jwt_audience)
+    db = create_sessionmaker(engine)
+    redis_keys = RedisKeys(settings.redis_key_prefix)
+
+    async def recent_revocations(since: dt.datetime) -> list[tuple[object, dt.datetime]]:
+        async with db() as session:
+            return list(await SessionRepository(session).revoked_since(since))
+
+    revocations = RevocationStore(
+        redis,
+        redis_keys,
+        retention=access_ttl + CLOCK_LEEWAY,
+        recent_revocations=recent_revocations,  # type: ignore[arg-type]
+    )
+    # Password hashing is CPU-bound and releases the GIL: one thread per core.
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="argon2") as pool:
+        hasher = PasswordHasher(
+            memory_kib=settings.argon2_memory_kib,
+            time_cost=settings.argon2_time_cost,
+            parallelism=settings.argon2_parallelism,
+            executor=pool,
+        )
+        users = UserService(
+            db=db,
+            hasher=hasher,
+            policy=PasswordPolicy(min_length=settings.password_min_length),
+            cache=UserCache(redis, redis_keys),
+        )
+        auth = AuthService(
+            db=db,
+            hasher=hasher,
+            codec=codec,
+            revocations=revocations,
+            access_ttl=access_ttl,
+            refresh_ttl=dt.timedelta(seconds=settings.refresh_token_ttl_seconds),
+            reuse_grace=dt.timedelta(seconds=settings.refresh_reuse_grace_seconds),
+            clock=utc_now,
+        )
+        try:
+            yield Services(users, auth, revocations, codec)
+        finally:
+            await revocations.close()
+
+
+@contextlib.asynccontextmanager
 async def running_application(
     settings: Settings, *, reuse_port: bool = False, shutdown_grace: float | None = None
 ) -> AsyncIterator[Application]:
@@ -82,6 +163,8 @@ async def running_application(
 
         redis = create_redis(settings)
         stack.push_async_callback(redis.aclose)
+        services = await stack.enter_async_context(built_services(settings, engine, redis))
+        await services.revocations.resync()
 
         metrics = GrpcMetrics.create()
         listener = None
@@ -100,13 +183,18 @@ async def running_application(
         )
         await health.hold()
 
-        server = create_server(
-            settings,
-            [RequestLogInterceptor(log), MetricsInterceptor(metrics), ErrorInterceptor(log)],
-            reuse_port=reuse_port,
+        interceptors = [
+            RequestLogInterceptor(log),
+            MetricsInterceptor(metrics),
+            ErrorInterceptor(log),
+            AuthInterceptor(services.auth.authenticate, signup_enabled=settings.signup_enabled),
+        ]
+        server = create_server(settings, interceptors, reuse_port=reuse_port)
+        clients = ClientResolver(settings.trusted_proxies)
+        user_pb2_grpc.add_UserServiceServicer_to_server(UserServicer(services.users), server)
+        auth_pb2_grpc.add_AuthServiceServicer_to_server(
+            AuthServicer(services.auth, clients), server
         )
-        user_pb2_grpc.add_UserServiceServicer_to_server(UserServicer(), server)
-        auth_pb2_grpc.add_AuthServiceServicer_to_server(AuthServicer(), server)
         sa_pb2_grpc.add_ServiceAccountServiceServicer_to_server(ServiceAccountServicer(), server)
         health_pb2_grpc.add_HealthServicer_to_server(health.servicer, server)
         reflection.enable_server_reflection(
@@ -114,7 +202,9 @@ async def running_application(
         )
         port = bind(server, f"{settings.host}:{settings.port}", None)
         await server.start()
-        app = Application(settings, server, port, health, engine, redis, metrics, listener)
+        app = Application(
+            settings, server, port, health, engine, redis, services, metrics, listener
+        )
 
         async def drain() -> None:
             await health.shutdown()
@@ -135,4 +225,4 @@ async def running_application(
         log.info("stopping", grace_seconds=settings.shutdown_grace_seconds)
 
 
-__all__ = ["Application", "ping", "running_application"]
+__all__ = ["Application", "Services", "built_services", "running_application"]

@@ -1,22 +1,30 @@
-"""The `userservice` command: serve, migrate, health."""
+"""The `userservice` command: serve, migrate, health, keys generate, create-admin."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
+import getpass
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import grpc
 import grpc.aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from pydantic import ValidationError
 
-from server.config import Settings
+from server.app import built_services
+from server.cache.client import create_redis
+from server.config import Settings, SigningAlgorithm
+from server.errors import DomainError
 from server.observability.logging import configure_logging
 from server.repositories import migrations
 from server.repositories.database import create_engine
 from server.runner import run_loop, serve, serve_workers
+from server.security.keys import generate_key
 
 
 def load_settings(**overrides: object) -> Settings:
@@ -85,6 +93,54 @@ async def check_health(address: str, service: str, timeout_seconds: float) -> in
     return 0 if response.status == health_pb2.HealthCheckResponse.SERVING else 1
 
 
+def _keys_generate(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    algorithm = SigningAlgorithm(args.algorithm) if args.algorithm else settings.jwt_algorithm
+    directory = Path(args.dir) if args.dir else settings.keys_dir
+    path = generate_key(directory, algorithm, now=dt.datetime.now(dt.UTC))
+    print(f"wrote {path} ({algorithm.value}); it signs new tokens from the next start")
+    return 0
+
+
+def _read_password(env_name: str) -> str:
+    """From the environment, else stdin (a prompt on a terminal); never from a flag."""
+    if password := os.environ.get(env_name):
+        return password
+    if sys.stdin.isatty():
+        first = getpass.getpass("Password: ")
+        if first != getpass.getpass("Again: "):
+            raise SystemExit("userservice: the passwords differ")
+        return first
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+def _create_admin(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    configure_logging(level="WARNING", json_logs=settings.json_logs)
+    password = _read_password("USERSERVICE_ADMIN_PASSWORD")
+
+    async def create() -> int:
+        engine = create_engine(settings)
+        redis = create_redis(settings)
+        try:
+            if settings.should_migrate_on_start:
+                await migrations.upgrade_to_head(engine)
+            async with built_services(settings, engine, redis) as services:
+                user = await services.users.bootstrap_admin(
+                    email=args.email, password=password, display_name=args.display_name
+                )
+        except DomainError as exc:
+            print(f"userservice: {exc.message} ({exc.reason})", file=sys.stderr)
+            return 1
+        finally:
+            await redis.aclose()
+            await engine.dispose()
+        print(f"created administrator {user.email} ({user.id})")
+        return 0
+
+    return asyncio.run(create())
+
+
 def _health(args: argparse.Namespace) -> int:
     return asyncio.run(check_health(args.address, args.service, args.timeout))
 
@@ -111,6 +167,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     health_cmd.add_argument("--timeout", type=float, default=3.0, help="seconds")
     health_cmd.set_defaults(run=_health)
+
+    keys_cmd = commands.add_parser("keys", help="signing keys")
+    keys_sub = keys_cmd.add_subparsers(dest="keys_command", required=True)
+    generate_cmd = keys_sub.add_parser("generate", help="write a new signing key (the new signer)")
+    generate_cmd.add_argument("--algorithm", choices=[a.value for a in SigningAlgorithm])
+    generate_cmd.add_argument("--dir", help="directory (default: USERSERVICE_KEYS_DIR)")
+    generate_cmd.set_defaults(run=_keys_generate)
+
+    admin_cmd = commands.add_parser(
+        "create-admin",
+        help="create an administrator; password from USERSERVICE_ADMIN_PASSWORD or stdin",
+    )
+    admin_cmd.add_argument("--email", required=True)
+    admin_cmd.add_argument("--display-name", default="Administrator")
+    admin_cmd.set_defaults(run=_create_admin)
     return parser
 
 

@@ -10,6 +10,8 @@ from fakeredis import FakeAsyncRedis
 from server.config import Settings
 
 Redis = redis_asyncio.Redis
+# What a Redis call may raise when Redis is down, slow or restarting: callers degrade on these.
+REDIS_ERRORS = (redis_asyncio.RedisError, OSError, TimeoutError)
 
 
 def create_redis(settings: Settings) -> Redis:

@@ -25,6 +25,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from server.domain import Role, UserState
+
 
 class UTCDateTime(TypeDecorator[dt.datetime]):
     impl = DateTime(timezone=True)
@@ -43,16 +45,6 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
-
-
-class Role(enum.StrEnum):
-    USER = "user"
-    ADMIN = "admin"
-
-
-class UserState(enum.StrEnum):
-    ACTIVE = "active"
-    DISABLED = "disabled"
 
 
 NAMING_CONVENTION = {
@@ -150,8 +142,6 @@ __all__ = [
     "Base",
     "IdempotencyRecord",
     "RefreshTokenRow",
-    "Role",
     "SessionRow",
     "UserRow",
-    "UserState",
 ]

@@ -6,32 +6,46 @@ from typing import Any
 
 from google.protobuf import empty_pb2
 
+from server.interceptors.call_context import authenticated_principal
+from server.servicers.client import ClientResolver
+from server.servicers.convert import introspection_to_proto, token_pair_to_proto
+from server.services.auth import AuthService
 from userservice.v1 import auth_pb2, auth_pb2_grpc
 
 Context = Any
+_EMPTY = empty_pb2.Empty()
 
 
 class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
+    def __init__(self, auth: AuthService, clients: ClientResolver) -> None:
+        self._auth = auth
+        self._clients = clients
+
     async def Login(self, request: auth_pb2.LoginRequest, context: Context) -> auth_pb2.TokenPair:
-        raise NotImplementedError
+        pair = await self._auth.login(
+            request.email, request.password, self._clients.resolve(context)
+        )
+        return token_pair_to_proto(pair)
 
     async def RefreshToken(
         self, request: auth_pb2.RefreshTokenRequest, context: Context
     ) -> auth_pb2.TokenPair:
-        raise NotImplementedError
+        return token_pair_to_proto(await self._auth.refresh(request.refresh_token))
 
     async def Logout(self, request: auth_pb2.LogoutRequest, context: Context) -> empty_pb2.Empty:
-        raise NotImplementedError
+        await self._auth.logout(authenticated_principal(), request.refresh_token)
+        return _EMPTY
 
     async def ValidateToken(
         self, request: auth_pb2.ValidateTokenRequest, context: Context
     ) -> auth_pb2.ValidateTokenResponse:
-        raise NotImplementedError
+        result = await self._auth.introspect(request.access_token, authenticated_principal())
+        return introspection_to_proto(result)
 
     async def GetJwks(
         self, request: auth_pb2.GetJwksRequest, context: Context
     ) -> auth_pb2.GetJwksResponse:
-        raise NotImplementedError
+        return auth_pb2.GetJwksResponse(keys=[auth_pb2.Jwk(**jwk) for jwk in self._auth.jwks()])
 
     async def ListSessions(
         self, request: auth_pb2.ListSessionsRequest, context: Context

@@ -1,0 +1,107 @@
+"""Revoked sessions, replicated through Redis so every replica refuses their tokens at once.
+
+PostgreSQL is the truth (sessions.revoked_at). Redis holds `revoked:<sid>` for as long as any
+access token of that session can live, and a `revoked:loaded` marker saying it holds all of them.
+`is_revoked` answers None ("ask the database") whenever Redis cannot vouch: unreachable, or the
+marker gone (Redis restarted or was flushed). A revocation that could not reach Redis, or a
+missing marker, triggers a resynchronisation from the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+
+import structlog
+
+from server.cache.client import REDIS_ERRORS, Redis
+from server.cache.keys import RedisKeys
+
+RecentRevocations = Callable[[dt.datetime], Awaitable[Sequence[tuple[uuid.UUID, dt.datetime]]]]
+
+
+class RevocationStore:
+    def __init__(
+        self,
+        redis: Redis,
+        keys: RedisKeys,
+        *,
+        retention: dt.timedelta,
+        recent_revocations: RecentRevocations,
+    ) -> None:
+        self._redis = redis
+        self._keys = keys
+        self._retention = retention
+        self._recent = recent_revocations
+        self._log = structlog.get_logger("userservice.revocations")
+        self._resync: asyncio.Task[None] | None = None
+        # Counts revocations that failed to reach Redis; a resync that began after the latest
+        # failure makes Redis trustworthy again.
+        self._failures = 0
+        self._failures_resynced = 0
+
+    async def announce(self, session_ids: Iterable[uuid.UUID]) -> None:
+        """After the database commit: record in Redis and tell every replica."""
+        ids = list(session_ids)
+        if not ids:
+            return
+        seconds = int(self._retention.total_seconds())
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for session_id in ids:
+                    pipe.set(self._keys.revoked_session(session_id), b"1", ex=seconds)
+                message = {"type": "sessions_revoked", "ids": [str(i) for i in ids]}
+                pipe.publish(self._keys.events, json.dumps(message))
+                await pipe.execute()
+        except REDIS_ERRORS as exc:
+            self._log.warning("revocation not replicated yet", error=type(exc).__name__)
+            self._failures += 1
+            self.schedule_resync()
+
+    async def is_revoked(self, session_id: uuid.UUID) -> bool | None:
+        """True or False when Redis can vouch for the answer; None when the database must say."""
+        try:
+            loaded, revoked = await self._redis.mget(
+                self._keys.revocations_loaded, self._keys.revoked_session(session_id)
+            )
+        except REDIS_ERRORS:
+            self.schedule_resync()
+            return None
+        if loaded is None or self._failures != self._failures_resynced:
+            self.schedule_resync()
+            return None
+        return revoked is not None
+
+    def schedule_resync(self) -> None:
+        if self._resync is None or self._resync.done():
+            self._resync = asyncio.create_task(self.resync(), name="revocations-resync")
+
+    async def resync(self) -> None:
+        """Copies every revocation still relevant from the database into Redis, then the marker."""
+        now = dt.datetime.now(dt.UTC)
+        failures = self._failures
+        try:
+            revoked = await self._recent(now - self._retention)
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for session_id, revoked_at in revoked:
+                    left = int((revoked_at + self._retention - now).total_seconds())
+                    if left > 0:
+                        pipe.set(self._keys.revoked_session(session_id), b"1", ex=left)
+                pipe.set(self._keys.revocations_loaded, b"1")
+                await pipe.execute()
+        except REDIS_ERRORS as exc:
+            self._log.info("revocations resync postponed", error=type(exc).__name__)
+            return
+        except Exception as exc:  # noqa: BLE001 - the database may be down too; retried later
+            self._log.warning("revocations resync failed", error=type(exc).__name__)
+            return
+        self._failures_resynced = failures
+        self._log.info("revocations resynchronised", count=len(revoked))
+
+    async def close(self) -> None:
+        if self._resync is not None:
+            self._resync.cancel()
+            await asyncio.gather(self._resync, return_exceptions=True)

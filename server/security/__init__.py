@@ -1,0 +1,1 @@
+"""Password hashing, the password policy, signing keys and tokens."""

@@ -1,0 +1,1 @@
+"""The rules: permissions, validation, cache-aside. No gRPC, no protobuf."""

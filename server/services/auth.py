@@ -1,0 +1,263 @@
+"""Authentication: login, refresh-token rotation with reuse detection, logout, token checks."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Callable
+
+import structlog
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from server.cache.revocations import RevocationStore
+from server.domain import (
+    ClientInfo,
+    Principal,
+    Role,
+    Scope,
+    TokenIntrospection,
+    TokenPair,
+    UserState,
+)
+from server.errors import InvalidArgument, PermissionDenied, Unauthenticated, Unavailable
+from server.repositories.models import RefreshTokenRow
+from server.repositories.sessions import SessionRepository
+from server.repositories.users import UserRepository
+from server.security.password_policy import MAX_PASSWORD_LENGTH
+from server.security.passwords import PasswordHasher
+from server.security.tokens import (
+    AccessClaims,
+    AccessTokenCodec,
+    new_refresh_token,
+    refresh_token_hash,
+)
+from server.services.access import require_user
+from server.services.inputs import normalize_email, require_text
+
+Clock = Callable[[], dt.datetime]
+MAX_REFRESH_TOKEN_LENGTH = 128
+
+
+def invalid_credentials() -> Unauthenticated:
+    # One message for an unknown email and a wrong password: the caller learns nothing more.
+    return Unauthenticated("invalid email or password", reason="INVALID_CREDENTIALS")
+
+
+def refresh_token_invalid() -> Unauthenticated:
+    return Unauthenticated("the refresh token is not valid", reason="REFRESH_TOKEN_INVALID")
+
+
+class AuthService:
+    def __init__(
+        self,
+        *,
+        db: async_sessionmaker[AsyncSession],
+        hasher: PasswordHasher,
+        codec: AccessTokenCodec,
+        revocations: RevocationStore,
+        access_ttl: dt.timedelta,
+        refresh_ttl: dt.timedelta,
+        reuse_grace: dt.timedelta,
+        clock: Clock,
+    ) -> None:
+        self._db = db
+        self._hasher = hasher
+        self._codec = codec
+        self._revocations = revocations
+        self._access_ttl = access_ttl
+        self._refresh_ttl = refresh_ttl
+        self._reuse_grace = reuse_grace
+        self._clock = clock
+        self._log = structlog.get_logger("userservice.auth")
+
+    async def login(self, email: str, password: str, client: ClientInfo) -> TokenPair:
+        email = normalize_email(email)
+        require_text(password, field="password", max_length=MAX_PASSWORD_LENGTH)
+        async with self._db() as session:
+            row = await UserRepository(session).get_by_email(email)
+            account = None if row is None else (row.id, row.password_hash, row.state, row.role)
+        if account is None:
+            await self._hasher.verify_dummy(password)
+            raise invalid_credentials()
+        user_id, password_hash, state, role = account
+        if not await self._hasher.verify(password_hash, password):
+            raise invalid_credentials()
+        if state is not UserState.ACTIVE:
+            raise Unauthenticated("this account is disabled", reason="USER_DISABLED")
+        new_hash = (
+            await self._hasher.hash(password) if self._hasher.needs_rehash(password_hash) else None
+        )
+        refresh_token = new_refresh_token()
+        async with self._db.begin() as session:
+            now = self._clock()
+            if new_hash is not None:
+                user = await UserRepository(session).get(user_id)
+                if user is not None and user.password_hash == password_hash:
+                    user.password_hash = new_hash
+            started = await SessionRepository(session).start(
+                user_id=user_id,
+                refresh_hash=refresh_token_hash(refresh_token),
+                now=now,
+                expires_at=now + self._refresh_ttl,
+                client_ip=client.ip[:64],
+                user_agent=client.user_agent[:512],
+            )
+        return self._pair(user_id, started.id, role, refresh_token, now, started.expires_at)
+
+    async def refresh(self, refresh_token: str) -> TokenPair:
+        require_text(refresh_token, field="refresh_token", max_length=MAX_REFRESH_TOKEN_LENGTH)
+        token_hash = refresh_token_hash(refresh_token)
+        new_token = new_refresh_token()
+        reused: uuid.UUID | None = None
+        async with self._db.begin() as session:
+            now = self._clock()
+            sessions = SessionRepository(session)
+            found = await sessions.find_refresh_token(token_hash, for_update=True)
+            if found is None:
+                raise refresh_token_invalid()
+            token, family = found
+            if family.revoked_at is not None:
+                raise Unauthenticated("the session has been revoked", reason="TOKEN_REVOKED")
+            if family.expires_at <= now:
+                raise Unauthenticated("the session has expired", reason="REFRESH_TOKEN_EXPIRED")
+            if token.rotated_at is not None and not await self._within_grace(sessions, token, now):
+                # RFC 9700 §4.14.2: a rotated token presented again means it leaked; end the
+                # whole session, for the thief and the rightful holder alike.
+                await sessions.revoke(family.id, reason="refresh_token_reused", now=now)
+                reused = family.id
+            else:
+                user = await UserRepository(session).get(family.user_id)
+                if user is None or user.state is not UserState.ACTIVE:
+                    raise Unauthenticated("this account is disabled", reason="USER_DISABLED")
+                current = (
+                    token if token.rotated_at is None else await sessions.current_token(family.id)
+                )
+                if current is None:
+                    raise refresh_token_invalid()
+                await sessions.rotate(family, current, refresh_token_hash(new_token), now)
+                pair = self._pair(user.id, family.id, user.role, new_token, now, family.expires_at)
+        if reused is not None:
+            await self._revocations.announce([reused])
+            self._log.warning("refresh token reused; session revoked", session_id=str(reused))
+            raise Unauthenticated(
+                "this refresh token was already used; the session has been revoked",
+                reason="REFRESH_TOKEN_REUSED",
+            )
+        return pair
+
+    async def _within_grace(
+        self, sessions: SessionRepository, token: RefreshTokenRow, now: dt.datetime
+    ) -> bool:
+        """Only the immediately previous token, and only within the grace window (if set)."""
+        if not self._reuse_grace or token.rotated_at is None:
+            return False
+        if now - token.rotated_at > self._reuse_grace:
+            return False
+        latest = await sessions.latest_rotated(token.session_id)
+        return latest is not None and latest.token_hash == token.token_hash
+
+    def _pair(
+        self,
+        user_id: uuid.UUID,
+        session_id: uuid.UUID,
+        role: Role,
+        refresh_token: str,
+        now: dt.datetime,
+        session_expires_at: dt.datetime,
+    ) -> TokenPair:
+        # An access token never outlives its session.
+        ttl = min(self._access_ttl, session_expires_at - now)
+        access = self._codec.issue(
+            str(user_id), now=now, ttl=ttl, session_id=str(session_id), role=role.value
+        )
+        return TokenPair(
+            access_token=access.token,
+            access_expires_at=access.expires_at,
+            refresh_token=refresh_token,
+            refresh_expires_at=session_expires_at,
+            session_id=session_id,
+        )
+
+    async def logout(self, principal: Principal, refresh_token: str) -> None:
+        require_user(principal)
+        session_id = principal.session_id
+        assert session_id is not None
+        if refresh_token:
+            require_text(refresh_token, field="refresh_token", max_length=MAX_REFRESH_TOKEN_LENGTH)
+            async with self._db() as session:
+                found = await SessionRepository(session).find_refresh_token(
+                    refresh_token_hash(refresh_token), for_update=False
+                )
+            if found is None or found[1].id != session_id:
+                raise InvalidArgument.for_field(
+                    "refresh_token", "does not belong to the caller's session"
+                )
+        async with self._db.begin() as session:
+            await SessionRepository(session).revoke(session_id, reason="logout", now=self._clock())
+        await self._revocations.announce([session_id])
+
+    async def authenticate(self, token: str) -> Principal:
+        """The caller behind an access token; Unauthenticated when it must not be honoured."""
+        claims = self._codec.verify(token)
+        if claims.is_service:
+            return Principal(
+                subject=claims.subject,
+                expires_at=claims.expires_at,
+                scopes=frozenset(claims.scopes),
+            )
+        principal = _user_principal(claims)
+        assert principal.session_id is not None
+        if not await self._session_live(principal.session_id):
+            raise Unauthenticated("the session has been revoked", reason="TOKEN_REVOKED")
+        return principal
+
+    async def _session_live(self, session_id: uuid.UUID) -> bool:
+        revoked = await self._revocations.is_revoked(session_id)
+        if revoked is not None:
+            return not revoked
+        # Redis cannot vouch: the database decides. A token is never accepted unchecked.
+        try:
+            async with self._db() as session:
+                return await SessionRepository(session).is_live(session_id, self._clock())
+        except (OperationalError, DBAPIError, OSError, TimeoutError) as exc:
+            raise Unavailable(
+                "cannot check the token's session right now", reason="DEPENDENCY_UNAVAILABLE"
+            ) from exc
+
+    async def introspect(self, token: str, caller: Principal) -> TokenIntrospection:
+        """ValidateToken: the token's own holder, an admin, or a service with tokens:validate."""
+        require_text(token, field="access_token", max_length=64 * 1024)
+        try:
+            subject = await self.authenticate(token)
+        except Unauthenticated:
+            return TokenIntrospection(active=False)
+        holder = caller.subject == subject.subject and caller.session_id == subject.session_id
+        if not (holder or caller.is_admin or caller.has_scope(Scope.TOKENS_VALIDATE)):
+            raise PermissionDenied(
+                "only the token's holder or a service with tokens:validate may validate it"
+            )
+        return TokenIntrospection(
+            active=True,
+            user_id=subject.user_id,
+            session_id=subject.session_id,
+            role=subject.role,
+            expires_at=subject.expires_at,
+            scopes=tuple(sorted(subject.scopes)),
+            client_id="" if subject.user_id else subject.subject,
+        )
+
+    def jwks(self) -> list[dict[str, str]]:
+        return self._codec.keys.jwks()
+
+
+def _user_principal(claims: AccessClaims) -> Principal:
+    try:
+        session_id = uuid.UUID(claims.session_id or "")
+        uuid.UUID(claims.subject)
+        role = Role(claims.role or "")
+    except ValueError:
+        raise Unauthenticated("the access token is not valid", reason="TOKEN_INVALID") from None
+    return Principal(
+        subject=claims.subject, expires_at=claims.expires_at, session_id=session_id, role=role
+    )

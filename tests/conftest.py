@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import grpc.aio
+import pytest
+
+from server.app import Application
+from server.config import Settings
+from server.observability.logging import configure_logging
+from tests.support.backends import Backend, backend_named
+from tests.support.servers import serving, settings_for_test
+
+# Once, before any server runs (grpc#43421: reconfiguring logging during calls can deadlock).
+configure_logging(level="WARNING", json_logs=False)
+
+
+@pytest.fixture(params=["embedded", "postgres"])
+async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
+    """Each test using this runs twice: SQLite + memory://, and PostgreSQL + Redis."""
+    async with backend_named(request.param, str(tmp_path / "userservice.db")) as value:
+        yield value
+
+
+@pytest.fixture
+async def postgres_backend(tmp_path: Path) -> AsyncIterator[Backend]:
+    async with backend_named("postgres", str(tmp_path / "unused.db")) as value:
+        yield value
+
+
+@pytest.fixture
+def settings(backend: Backend, tmp_path: Path) -> Settings:
+    return settings_for_test(backend, tmp_path)
+
+
+@pytest.fixture
+async def served(settings: Settings) -> AsyncIterator[tuple[Application, grpc.aio.Channel]]:
+    async with serving(settings) as pair:
+        yield pair
+
+
+@pytest.fixture
+def app(served: tuple[Application, grpc.aio.Channel]) -> Application:
+    return served[0]
+
+
+@pytest.fixture
+def channel(served: tuple[Application, grpc.aio.Channel]) -> grpc.aio.Channel:
+    return served[1]

@@ -1,0 +1,1 @@
+"""Test support: real backends (databases created per test, Redis key prefixes) and servers."""
