@@ -7,10 +7,13 @@ their own settings, and CLI commands (create-admin) build the part they need.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
+import hashlib
 import os
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
@@ -22,7 +25,9 @@ from grpc_reflection.v1alpha import reflection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from server.cache.client import Redis, create_redis
+from server.cache.guard import RedisGuard
 from server.cache.keys import RedisKeys
+from server.cache.rate_limit import RateLimiter
 from server.cache.revocations import RevocationStore
 from server.cache.users import UserCache
 from server.config import Settings
@@ -33,7 +38,7 @@ from server.interceptors.request_log import RequestLogInterceptor
 from server.observability.health import HealthReporter
 from server.observability.metrics import GrpcMetrics, MetricsListener, start_metrics_listener
 from server.repositories import migrations
-from server.repositories.database import create_engine, create_sessionmaker
+from server.repositories.database import Database, create_engine
 from server.repositories.sessions import SessionRepository
 from server.security.keys import CLOCK_LEEWAY, generate_key, load_key_set
 from server.security.password_policy import PasswordPolicy
@@ -44,6 +49,10 @@ from server.servicers.client import ClientResolver
 from server.servicers.service_accounts import ServiceAccountServicer
 from server.servicers.users import UserServicer
 from server.services.auth import AuthService
+from server.services.limits import Limits
+from server.services.maintenance import purge_periodically
+from server.services.paging import PageTokens
+from server.services.sessions import SessionService
 from server.services.users import UserService, utc_now
 from server.transport import bind, create_server
 from userservice.v1 import auth_pb2, auth_pb2_grpc, service_account_pb2, user_pb2, user_pb2_grpc
@@ -56,14 +65,30 @@ SERVICE_ACCOUNT_SERVICE = service_account_pb2.DESCRIPTOR.services_by_name[
 ].full_name
 APPLICATION_SERVICES = (USER_SERVICE, AUTH_SERVICE, SERVICE_ACCOUNT_SERVICE)
 HEALTH_SERVICE = "grpc.health.v1.Health"
+PURGE_INTERVAL_SECONDS = 3600.0
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
 
 
 @dataclass(frozen=True, slots=True)
 class Services:
+    db: Database
     users: UserService
     auth: AuthService
+    sessions: SessionService
     revocations: RevocationStore
     codec: AccessTokenCodec
+    redis_guard: RedisGuard
+
+
+def page_token_secret(settings: Settings) -> bytes:
+    if settings.page_token_secret is not None:
+        return settings.page_token_secret.get_secret_value().encode()
+    # Development only (production requires the setting): stable across restarts and workers.
+    return hashlib.sha256(f"userservice-development:{settings.database_url}".encode()).digest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,19 +131,24 @@ async def built_services(
         settings.keys_dir, settings.jwt_algorithm, access_token_ttl=access_ttl, now=now
     )
     codec = AccessTokenCodec(keys, issuer=settings.jwt_issuer, audience=settings.jwt_audience)
-    db = create_sessionmaker(engine)
+    db = Database(engine, timeout_seconds=settings.database_timeout_seconds)
     redis_keys = RedisKeys(settings.redis_key_prefix)
+    guard = RedisGuard(timeout_seconds=settings.redis_timeout_seconds)
 
-    async def recent_revocations(since: dt.datetime) -> list[tuple[object, dt.datetime]]:
-        async with db() as session:
-            return list(await SessionRepository(session).revoked_since(since))
+    async def recent_revocations(since: dt.datetime) -> Sequence[tuple[uuid.UUID, dt.datetime]]:
+        async with db.read() as session:
+            return await SessionRepository(session).revoked_since(since)
 
     revocations = RevocationStore(
         redis,
         redis_keys,
+        guard,
         retention=access_ttl + CLOCK_LEEWAY,
-        recent_revocations=recent_revocations,  # type: ignore[arg-type]
+        recent_revocations=recent_revocations,
     )
+    limiter = RateLimiter(redis, redis_keys, guard)
+    limits = Limits.from_settings(settings)
+    page_tokens = PageTokens(page_token_secret(settings))
     # Password hashing is CPU-bound and releases the GIL: one thread per core.
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="argon2") as pool:
         hasher = PasswordHasher(
@@ -131,20 +161,29 @@ async def built_services(
             db=db,
             hasher=hasher,
             policy=PasswordPolicy(min_length=settings.password_min_length),
-            cache=UserCache(redis, redis_keys),
+            cache=UserCache(redis, redis_keys, guard),
+            revocations=revocations,
+            limiter=limiter,
+            limits=limits,
+            page_tokens=page_tokens,
         )
         auth = AuthService(
             db=db,
             hasher=hasher,
             codec=codec,
             revocations=revocations,
+            limiter=limiter,
+            limits=limits,
             access_ttl=access_ttl,
             refresh_ttl=dt.timedelta(seconds=settings.refresh_token_ttl_seconds),
             reuse_grace=dt.timedelta(seconds=settings.refresh_reuse_grace_seconds),
             clock=utc_now,
         )
         try:
-            yield Services(users, auth, revocations, codec)
+            sessions = SessionService(
+                db=db, revocations=revocations, page_tokens=page_tokens, clock=utc_now
+            )
+            yield Services(db, users, auth, sessions, revocations, codec, guard)
         finally:
             await revocations.close()
 
@@ -165,6 +204,11 @@ async def running_application(
         stack.push_async_callback(redis.aclose)
         services = await stack.enter_async_context(built_services(settings, engine, redis))
         await services.revocations.resync()
+        purge = asyncio.create_task(
+            purge_periodically(services.db, utc_now, interval_seconds=PURGE_INTERVAL_SECONDS),
+            name="purge-expired",
+        )
+        stack.push_async_callback(_cancel, purge)
 
         metrics = GrpcMetrics.create()
         listener = None
@@ -191,9 +235,11 @@ async def running_application(
         ]
         server = create_server(settings, interceptors, reuse_port=reuse_port)
         clients = ClientResolver(settings.trusted_proxies)
-        user_pb2_grpc.add_UserServiceServicer_to_server(UserServicer(services.users), server)
+        user_pb2_grpc.add_UserServiceServicer_to_server(
+            UserServicer(services.users, clients), server
+        )
         auth_pb2_grpc.add_AuthServiceServicer_to_server(
-            AuthServicer(services.auth, clients), server
+            AuthServicer(services.auth, services.sessions, clients), server
         )
         sa_pb2_grpc.add_ServiceAccountServiceServicer_to_server(ServiceAccountServicer(), server)
         health_pb2_grpc.add_HealthServicer_to_server(health.servicer, server)

@@ -110,6 +110,17 @@ class Settings(BaseSettings):
     argon2_memory_kib: int = Field(19456, ge=19456, description="argon2id memory (KiB).")
     argon2_time_cost: int = Field(2, ge=2, description="argon2id iterations.")
     argon2_parallelism: int = Field(1, ge=1, description="argon2id lanes.")
+    login_failures_per_account: int = Field(
+        10, ge=1, description="Failed logins per account per window before RESOURCE_EXHAUSTED."
+    )
+    login_failures_per_ip: int = Field(
+        100, ge=1, description="Failed logins per client IP per window before RESOURCE_EXHAUSTED."
+    )
+    login_failure_window_seconds: int = Field(
+        900, ge=1, description="Window of the failed-login counters."
+    )
+    signups_per_ip: int = Field(20, ge=1, description="CreateUser calls per client IP per window.")
+    signup_window_seconds: int = Field(3600, ge=1, description="Window of the sign-up counter.")
     trusted_proxies: list[str] = Field(
         default_factory=list,
         description="Peers (IPs or CIDRs) whose x-forwarded-for is believed; JSON list.",

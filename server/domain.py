@@ -99,3 +99,25 @@ class SessionInfo:
     expires_at: dt.datetime
     client_ip: str
     user_agent: str
+
+
+@dataclass(frozen=True, slots=True)
+class UserFilter:
+    email_prefix: str | None = None
+    email_exact: str | None = None
+    state: UserState | None = None
+
+    @property
+    def canonical(self) -> str:
+        """The same filter always reads the same, so a page token can be bound to it."""
+        return f"p={self.email_prefix or ''};e={self.email_exact or ''};s={self.state or ''}"
+
+
+@dataclass(frozen=True, slots=True)
+class UserChanges:
+    """The fields UpdateUser was asked to change (None: leave as is)."""
+
+    display_name: str | None = None
+    email: str | None = None
+    role: Role | None = None
+    state: UserState | None = None

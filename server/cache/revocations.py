@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 import structlog
 
 from server.cache.client import REDIS_ERRORS, Redis
+from server.cache.guard import RedisGuard, RedisUnavailable
 from server.cache.keys import RedisKeys
 
 RecentRevocations = Callable[[dt.datetime], Awaitable[Sequence[tuple[uuid.UUID, dt.datetime]]]]
@@ -28,12 +29,14 @@ class RevocationStore:
         self,
         redis: Redis,
         keys: RedisKeys,
+        guard: RedisGuard,
         *,
         retention: dt.timedelta,
         recent_revocations: RecentRevocations,
     ) -> None:
         self._redis = redis
         self._keys = keys
+        self._guard = guard
         self._retention = retention
         self._recent = recent_revocations
         self._log = structlog.get_logger("userservice.revocations")
@@ -49,25 +52,28 @@ class RevocationStore:
         if not ids:
             return
         seconds = int(self._retention.total_seconds())
-        try:
+        message = json.dumps({"type": "sessions_revoked", "ids": [str(i) for i in ids]})
+
+        async def record() -> None:
             async with self._redis.pipeline(transaction=False) as pipe:
                 for session_id in ids:
                     pipe.set(self._keys.revoked_session(session_id), b"1", ex=seconds)
-                message = {"type": "sessions_revoked", "ids": [str(i) for i in ids]}
-                pipe.publish(self._keys.events, json.dumps(message))
+                pipe.publish(self._keys.events, message)
                 await pipe.execute()
-        except REDIS_ERRORS as exc:
-            self._log.warning("revocation not replicated yet", error=type(exc).__name__)
+
+        try:
+            await self._guard.call(record)
+        except RedisUnavailable:
+            self._log.warning("revocation not replicated yet; will resynchronise")
             self._failures += 1
             self.schedule_resync()
 
     async def is_revoked(self, session_id: uuid.UUID) -> bool | None:
         """True or False when Redis can vouch for the answer; None when the database must say."""
+        keys = (self._keys.revocations_loaded, self._keys.revoked_session(session_id))
         try:
-            loaded, revoked = await self._redis.mget(
-                self._keys.revocations_loaded, self._keys.revoked_session(session_id)
-            )
-        except REDIS_ERRORS:
+            loaded, revoked = await self._guard.call(lambda: self._redis.mget(keys))
+        except RedisUnavailable:
             self.schedule_resync()
             return None
         if loaded is None or self._failures != self._failures_resynced:

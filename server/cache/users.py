@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import uuid
 from typing import Any
 
-import structlog
-
-from server.cache.client import REDIS_ERRORS, Redis
+from server.cache.client import Redis
+from server.cache.guard import RedisGuard, RedisUnavailable
 from server.cache.keys import RedisKeys
 from server.domain import Role, User, UserState
 
@@ -49,27 +49,27 @@ def decode_user(raw: bytes | str) -> User:
 
 
 class UserCache:
-    def __init__(self, redis: Redis, keys: RedisKeys) -> None:
+    def __init__(self, redis: Redis, keys: RedisKeys, guard: RedisGuard) -> None:
         self._redis = redis
         self._keys = keys
-        self._log = structlog.get_logger("userservice.cache")
+        self._guard = guard
 
     async def get(self, user_id: uuid.UUID) -> User | None:
         try:
-            raw = await self._redis.get(self._keys.user(user_id))
-        except REDIS_ERRORS as exc:
-            self._log.warning("user cache unavailable", error=type(exc).__name__)
+            raw = await self._guard.call(lambda: self._redis.get(self._keys.user(user_id)))
+        except RedisUnavailable:
             return None
         return None if raw is None else decode_user(raw)
 
     async def put(self, user: User) -> None:
-        try:
-            await self._redis.set(self._keys.user(user.id), encode_user(user), ex=_TTL_SECONDS)
-        except REDIS_ERRORS as exc:
-            self._log.warning("user cache unavailable", error=type(exc).__name__)
+        key, value = self._keys.user(user.id), encode_user(user)
+        with contextlib.suppress(RedisUnavailable):
+            await self._guard.call(lambda: self._redis.set(key, value, ex=_TTL_SECONDS))
 
-    async def invalidate(self, user_id: uuid.UUID) -> None:
+    async def invalidate(self, user_id: uuid.UUID) -> bool:
+        """False when Redis could not be told (the entry then lives out its short TTL)."""
         try:
-            await self._redis.delete(self._keys.user(user_id))
-        except REDIS_ERRORS as exc:
-            self._log.warning("user cache unavailable", error=type(exc).__name__)
+            await self._guard.call(lambda: self._redis.delete(self._keys.user(user_id)))
+        except RedisUnavailable:
+            return False
+        return True

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 
 import structlog
 
+from server.deadlines import set_deadline
 from server.interceptors.base import CallInfo, Context, WrappingInterceptor
 from server.interceptors.call_context import request_id_var
 from server.interceptors.outcome import final_code
@@ -37,6 +38,7 @@ class RequestLogInterceptor(WrappingInterceptor):
         request_id = request_id_from(context)
         # The call runs in its own task, so the value cannot leak into another call.
         request_id_var.set(request_id)
+        set_deadline(context.time_remaining())
         await context.send_initial_metadata(((REQUEST_ID_HEADER, request_id),))
         started = time.perf_counter()
         error: BaseException | None = None

@@ -1,16 +1,32 @@
-"""The async engine: built in the composition root, inside the running loop."""
+"""The database: engine built in the composition root, and units of work bounded by the deadline.
+
+Every unit of work runs under `asyncio.timeout` (the RPC's remaining deadline, at most the
+configured database timeout). A lost or refused connection becomes `Unavailable` and an expired
+deadline `DeadlineExceeded`: the transaction is rolled back, so nothing is half-written.
+"""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
-from sqlalchemy.ext.asyncio import AsyncSession as DbSession
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 from server.config import Settings
+from server.deadlines import budget, deadline_passed
+from server.errors import DeadlineExceeded, Unavailable
 
 
 def create_engine(settings: Settings) -> AsyncEngine:
@@ -21,6 +37,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
         url,
         pool_size=settings.database_pool_size,
         max_overflow=settings.database_max_overflow,
+        pool_timeout=settings.database_timeout_seconds,
         # A connection killed under us (failover, pg_terminate_backend) is replaced, not reused.
         pool_pre_ping=True,
         pool_recycle=1800,
@@ -48,8 +65,50 @@ def _sqlite_engine(settings: Settings) -> AsyncEngine:
     return engine
 
 
-def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[DbSession]:
-    return async_sessionmaker(engine, expire_on_commit=False)
+def is_connectivity_error(exc: BaseException) -> bool:
+    """The database could not be reached or dropped the connection (not a bad statement)."""
+    if isinstance(exc, OperationalError | InterfaceError | PoolTimeoutError | OSError):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
+
+class Database:
+    def __init__(self, engine: AsyncEngine, *, timeout_seconds: float) -> None:
+        self.engine = engine
+        self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+        self._timeout = timeout_seconds
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """One unit of work: committed when the block ends, rolled back if it raises."""
+        async with self._bounded(), self._sessions.begin() as session:
+            yield session
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        """Reads only; nothing is committed."""
+        async with self._bounded(), self._sessions() as session:
+            yield session
+
+    @asynccontextmanager
+    async def _bounded(self) -> AsyncIterator[None]:
+        try:
+            async with asyncio.timeout(budget(self._timeout)):
+                yield
+        except TimeoutError:
+            if deadline_passed():
+                raise DeadlineExceeded(
+                    "the call's deadline passed", reason="DEADLINE_EXCEEDED"
+                ) from None
+            raise database_unavailable() from None
+        except (OperationalError, InterfaceError, PoolTimeoutError, OSError, DBAPIError) as exc:
+            if not is_connectivity_error(exc):
+                raise
+            raise database_unavailable() from exc
+
+
+def database_unavailable() -> Unavailable:
+    return Unavailable("the database is unavailable; retry later", reason="DATABASE_UNAVAILABLE")
 
 
 async def ping(engine: AsyncEngine) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.repositories.models import IdempotencyRecord
@@ -15,6 +16,12 @@ class IdempotencyRepository:
 
     async def get(self, operation: str, caller: str, request_id: str) -> IdempotencyRecord | None:
         return await self._session.get(IdempotencyRecord, (operation, caller, request_id))
+
+    async def purge_expired(self, now: dt.datetime) -> int:
+        result = await self._session.execute(
+            delete(IdempotencyRecord).where(IdempotencyRecord.expires_at < now)
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
 
     async def add(
         self,

@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.domain import SessionInfo
@@ -60,6 +60,32 @@ class SessionRepository:
         )
         await self._session.flush()
         return row
+
+    async def live_page(
+        self, user_id: uuid.UUID, *, now: dt.datetime, after: uuid.UUID | None, limit: int
+    ) -> Sequence[SessionRow]:
+        query = (
+            select(SessionRow)
+            .where(
+                SessionRow.user_id == user_id,
+                SessionRow.revoked_at.is_(None),
+                SessionRow.expires_at > now,
+            )
+            .order_by(SessionRow.id)
+            .limit(limit)
+        )
+        if after is not None:
+            query = query.where(SessionRow.id > after)
+        return list((await self._session.execute(query)).scalars())
+
+    async def purge_expired(self, before: dt.datetime) -> int:
+        """Deletes sessions that expired, or were revoked, before `before` (with their tokens)."""
+        result = await self._session.execute(
+            delete(SessionRow).where(
+                (SessionRow.expires_at < before) | (SessionRow.revoked_at < before)
+            )
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
 
     async def get(self, session_id: uuid.UUID) -> SessionRow | None:
         return await self._session.get(SessionRow, session_id)

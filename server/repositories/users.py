@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Sequence
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.domain import Role, User, UserState
+from server.domain import Role, User, UserFilter, UserState
 from server.errors import AlreadyExists
 from server.repositories.ids import new_id
 from server.repositories.models import UserRow
@@ -39,6 +40,38 @@ class UserRepository:
 
     async def get(self, user_id: uuid.UUID) -> UserRow | None:
         return await self._session.get(UserRow, user_id)
+
+    async def get_for_update(self, user_id: uuid.UUID) -> UserRow | None:
+        query = select(UserRow).where(UserRow.id == user_id).with_for_update()
+        return (await self._session.execute(query)).scalar_one_or_none()
+
+    async def page(
+        self, *, after: uuid.UUID | None, limit: int, where: UserFilter
+    ) -> Sequence[UserRow]:
+        """Users in id order (ids are time-ordered UUIDv7s), after `after`, at most `limit`."""
+        query = select(UserRow).order_by(UserRow.id).limit(limit)
+        if after is not None:
+            query = query.where(UserRow.id > after)
+        if where.email_exact is not None:
+            query = query.where(UserRow.email == where.email_exact)
+        if where.email_prefix is not None:
+            escaped = (
+                where.email_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            )
+            query = query.where(UserRow.email.like(f"{escaped}%", escape="\\"))
+        if where.state is not None:
+            query = query.where(UserRow.state == where.state)
+        return list((await self._session.execute(query)).scalars())
+
+    async def delete(self, row: UserRow) -> None:
+        await self._session.delete(row)
+        await self._session.flush()
+
+    async def flush_changes(self) -> None:
+        try:
+            await self._session.flush()
+        except IntegrityError:
+            raise email_taken() from None
 
     async def get_by_email(self, email: str) -> UserRow | None:
         result = await self._session.execute(select(UserRow).where(UserRow.email == email))

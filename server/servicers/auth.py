@@ -8,8 +8,13 @@ from google.protobuf import empty_pb2
 
 from server.interceptors.call_context import authenticated_principal
 from server.servicers.client import ClientResolver
-from server.servicers.convert import introspection_to_proto, token_pair_to_proto
+from server.servicers.convert import (
+    introspection_to_proto,
+    session_to_proto,
+    token_pair_to_proto,
+)
 from server.services.auth import AuthService
+from server.services.sessions import SessionService
 from userservice.v1 import auth_pb2, auth_pb2_grpc
 
 Context = Any
@@ -17,8 +22,11 @@ _EMPTY = empty_pb2.Empty()
 
 
 class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
-    def __init__(self, auth: AuthService, clients: ClientResolver) -> None:
+    def __init__(
+        self, auth: AuthService, sessions: SessionService, clients: ClientResolver
+    ) -> None:
         self._auth = auth
+        self._sessions = sessions
         self._clients = clients
 
     async def Login(self, request: auth_pb2.LoginRequest, context: Context) -> auth_pb2.TokenPair:
@@ -50,17 +58,28 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
     async def ListSessions(
         self, request: auth_pb2.ListSessionsRequest, context: Context
     ) -> auth_pb2.ListSessionsResponse:
-        raise NotImplementedError
+        principal = authenticated_principal()
+        sessions, next_token = await self._sessions.list_sessions(
+            request.user_id, size=request.page_size, token=request.page_token, principal=principal
+        )
+        return auth_pb2.ListSessionsResponse(
+            sessions=[session_to_proto(s, current=s.id == principal.session_id) for s in sessions],
+            next_page_token=next_token,
+        )
 
     async def RevokeSession(
         self, request: auth_pb2.RevokeSessionRequest, context: Context
     ) -> empty_pb2.Empty:
-        raise NotImplementedError
+        await self._sessions.revoke_session(request.session_id, principal=authenticated_principal())
+        return _EMPTY
 
     async def RevokeAllSessions(
         self, request: auth_pb2.RevokeAllSessionsRequest, context: Context
     ) -> empty_pb2.Empty:
-        raise NotImplementedError
+        await self._sessions.revoke_all_sessions(
+            request.user_id, principal=authenticated_principal()
+        )
+        return _EMPTY
 
     async def IssueServiceToken(
         self, request: auth_pb2.IssueServiceTokenRequest, context: Context

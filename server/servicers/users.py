@@ -6,17 +6,52 @@ from typing import Any
 
 from google.protobuf import empty_pb2
 
+from server.domain import UserChanges
+from server.errors import FieldViolation, InvalidArgument
 from server.interceptors.call_context import authenticated_principal, current_principal
-from server.servicers.convert import role_from_proto, user_to_proto
+from server.servicers.client import ClientResolver
+from server.servicers.convert import role_from_proto, state_from_proto, user_to_proto
 from server.services.users import UserService
 from userservice.v1 import user_pb2, user_pb2_grpc
 
 Context = Any
+_EMPTY = empty_pb2.Empty()
+UPDATABLE_PATHS = frozenset({"display_name", "email", "role", "state"})
+
+
+def user_changes(request: user_pb2.UpdateUserRequest) -> UserChanges:
+    """The FieldMask and the user message → what to change; bad paths are INVALID_ARGUMENT."""
+    paths = list(request.update_mask.paths)
+    if not paths:
+        raise InvalidArgument.for_field(
+            "update_mask", f"must name fields: {sorted(UPDATABLE_PATHS)}"
+        )
+    bad = [path for path in paths if path not in UPDATABLE_PATHS]
+    if bad:
+        raise InvalidArgument(
+            f"update_mask: cannot update {', '.join(bad)}",
+            [FieldViolation("update_mask", f"{path!r} is unknown or read-only") for path in bad],
+            reason="INVALID_UPDATE_MASK",
+        )
+    user = request.user
+    role = role_from_proto(user.role, field="user.role") if "role" in paths else None
+    state = state_from_proto(user.state, field="user.state") if "state" in paths else None
+    if "role" in paths and role is None:
+        raise InvalidArgument.for_field("user.role", "must be ROLE_USER or ROLE_ADMIN")
+    if "state" in paths and state is None:
+        raise InvalidArgument.for_field("user.state", "must be STATE_ACTIVE or STATE_DISABLED")
+    return UserChanges(
+        display_name=user.display_name if "display_name" in paths else None,
+        email=user.email if "email" in paths else None,
+        role=role,
+        state=state,
+    )
 
 
 class UserServicer(user_pb2_grpc.UserServiceServicer):
-    def __init__(self, users: UserService) -> None:
+    def __init__(self, users: UserService, clients: ClientResolver) -> None:
         self._users = users
+        self._clients = clients
 
     async def CreateUser(
         self, request: user_pb2.CreateUserRequest, context: Context
@@ -28,6 +63,7 @@ class UserServicer(user_pb2_grpc.UserServiceServicer):
             role=role_from_proto(request.role, field="role"),
             request_id=request.request_id,
             principal=current_principal(),
+            client=self._clients.resolve(context),
         )
         return user_to_proto(user)
 
@@ -37,19 +73,39 @@ class UserServicer(user_pb2_grpc.UserServiceServicer):
     async def ListUsers(
         self, request: user_pb2.ListUsersRequest, context: Context
     ) -> user_pb2.ListUsersResponse:
-        raise NotImplementedError
+        users, next_token = await self._users.list_users(
+            size=request.page_size,
+            token=request.page_token,
+            filter_text=request.filter,
+            principal=authenticated_principal(),
+        )
+        return user_pb2.ListUsersResponse(
+            users=[user_to_proto(u) for u in users], next_page_token=next_token
+        )
 
     async def UpdateUser(
         self, request: user_pb2.UpdateUserRequest, context: Context
     ) -> user_pb2.User:
-        raise NotImplementedError
+        user = await self._users.update_user(
+            request.user.id,
+            user_changes(request),
+            etag=request.user.etag,
+            principal=authenticated_principal(),
+        )
+        return user_to_proto(user)
 
     async def DeleteUser(
         self, request: user_pb2.DeleteUserRequest, context: Context
     ) -> empty_pb2.Empty:
-        raise NotImplementedError
+        await self._users.delete_user(
+            request.id, etag=request.etag, principal=authenticated_principal()
+        )
+        return _EMPTY
 
     async def ChangePassword(
         self, request: user_pb2.ChangePasswordRequest, context: Context
     ) -> empty_pb2.Empty:
-        raise NotImplementedError
+        await self._users.change_password(
+            request.current_password, request.new_password, principal=authenticated_principal()
+        )
+        return _EMPTY

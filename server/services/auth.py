@@ -7,9 +7,8 @@ import uuid
 from collections.abc import Callable
 
 import structlog
-from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from server.cache.rate_limit import RateLimiter, subject_digest
 from server.cache.revocations import RevocationStore
 from server.domain import (
     ClientInfo,
@@ -20,7 +19,8 @@ from server.domain import (
     TokenPair,
     UserState,
 )
-from server.errors import InvalidArgument, PermissionDenied, Unauthenticated, Unavailable
+from server.errors import InvalidArgument, PermissionDenied, Unauthenticated
+from server.repositories.database import Database
 from server.repositories.models import RefreshTokenRow
 from server.repositories.sessions import SessionRepository
 from server.repositories.users import UserRepository
@@ -34,6 +34,7 @@ from server.security.tokens import (
 )
 from server.services.access import require_user
 from server.services.inputs import normalize_email, require_text
+from server.services.limits import Limits, rate_limited
 
 Clock = Callable[[], dt.datetime]
 MAX_REFRESH_TOKEN_LENGTH = 128
@@ -52,10 +53,12 @@ class AuthService:
     def __init__(
         self,
         *,
-        db: async_sessionmaker[AsyncSession],
+        db: Database,
         hasher: PasswordHasher,
         codec: AccessTokenCodec,
         revocations: RevocationStore,
+        limiter: RateLimiter,
+        limits: Limits,
         access_ttl: dt.timedelta,
         refresh_ttl: dt.timedelta,
         reuse_grace: dt.timedelta,
@@ -65,6 +68,8 @@ class AuthService:
         self._hasher = hasher
         self._codec = codec
         self._revocations = revocations
+        self._limiter = limiter
+        self._limits = limits
         self._access_ttl = access_ttl
         self._refresh_ttl = refresh_ttl
         self._reuse_grace = reuse_grace
@@ -74,22 +79,32 @@ class AuthService:
     async def login(self, email: str, password: str, client: ClientInfo) -> TokenPair:
         email = normalize_email(email)
         require_text(password, field="password", max_length=MAX_PASSWORD_LENGTH)
-        async with self._db() as session:
+        # Unknown emails are counted too, so throttling reveals nothing about who has an account.
+        counters = [
+            (self._limits.login_account, subject_digest(email)),
+            (self._limits.login_ip, client.ip),
+        ]
+        if wait := await self._limiter.retry_after(counters):
+            raise rate_limited(wait)
+        async with self._db.read() as session:
             row = await UserRepository(session).get_by_email(email)
             account = None if row is None else (row.id, row.password_hash, row.state, row.role)
         if account is None:
             await self._hasher.verify_dummy(password)
+            await self._limiter.hit(counters)
             raise invalid_credentials()
         user_id, password_hash, state, role = account
         if not await self._hasher.verify(password_hash, password):
+            await self._limiter.hit(counters)
             raise invalid_credentials()
+        await self._limiter.reset(*counters[0])
         if state is not UserState.ACTIVE:
             raise Unauthenticated("this account is disabled", reason="USER_DISABLED")
         new_hash = (
             await self._hasher.hash(password) if self._hasher.needs_rehash(password_hash) else None
         )
         refresh_token = new_refresh_token()
-        async with self._db.begin() as session:
+        async with self._db.transaction() as session:
             now = self._clock()
             if new_hash is not None:
                 user = await UserRepository(session).get(user_id)
@@ -110,7 +125,7 @@ class AuthService:
         token_hash = refresh_token_hash(refresh_token)
         new_token = new_refresh_token()
         reused: uuid.UUID | None = None
-        async with self._db.begin() as session:
+        async with self._db.transaction() as session:
             now = self._clock()
             sessions = SessionRepository(session)
             found = await sessions.find_refresh_token(token_hash, for_update=True)
@@ -185,7 +200,7 @@ class AuthService:
         assert session_id is not None
         if refresh_token:
             require_text(refresh_token, field="refresh_token", max_length=MAX_REFRESH_TOKEN_LENGTH)
-            async with self._db() as session:
+            async with self._db.read() as session:
                 found = await SessionRepository(session).find_refresh_token(
                     refresh_token_hash(refresh_token), for_update=False
                 )
@@ -193,7 +208,7 @@ class AuthService:
                 raise InvalidArgument.for_field(
                     "refresh_token", "does not belong to the caller's session"
                 )
-        async with self._db.begin() as session:
+        async with self._db.transaction() as session:
             await SessionRepository(session).revoke(session_id, reason="logout", now=self._clock())
         await self._revocations.announce([session_id])
 
@@ -216,14 +231,10 @@ class AuthService:
         revoked = await self._revocations.is_revoked(session_id)
         if revoked is not None:
             return not revoked
-        # Redis cannot vouch: the database decides. A token is never accepted unchecked.
-        try:
-            async with self._db() as session:
-                return await SessionRepository(session).is_live(session_id, self._clock())
-        except (OperationalError, DBAPIError, OSError, TimeoutError) as exc:
-            raise Unavailable(
-                "cannot check the token's session right now", reason="DEPENDENCY_UNAVAILABLE"
-            ) from exc
+        # Redis cannot vouch: the database decides (or the call fails with UNAVAILABLE). A token
+        # is never accepted unchecked.
+        async with self._db.read() as session:
+            return await SessionRepository(session).is_live(session_id, self._clock())
 
     async def introspect(self, token: str, caller: Principal) -> TokenIntrospection:
         """ValidateToken: the token's own holder, an admin, or a service with tokens:validate."""

@@ -1,0 +1,54 @@
+"""Every Redis call bounded by the RPC's deadline; after a failure, Redis is skipped briefly.
+
+Redis holds only what can be rebuilt, so callers degrade on `RedisUnavailable` (read the
+database, count locally). The cool-down keeps a dead or black-holed Redis from costing a
+timeout on every call; after it, the next call tries Redis again, so recovery needs no restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import structlog
+
+from server.cache.client import REDIS_ERRORS
+from server.deadlines import budget
+
+T = TypeVar("T")
+
+
+class RedisUnavailable(Exception):
+    """Redis did not answer (or is cooling down after a failure); degrade."""
+
+
+class RedisGuard:
+    def __init__(self, *, timeout_seconds: float, cooldown_seconds: float = 1.0) -> None:
+        self._timeout = timeout_seconds
+        self._cooldown = cooldown_seconds
+        self._retry_at = 0.0
+        self._log = structlog.get_logger("userservice.redis")
+        self.failures = 0
+
+    @property
+    def available(self) -> bool:
+        return time.monotonic() >= self._retry_at
+
+    async def call(self, operation: Callable[[], Awaitable[T]]) -> T:
+        if not self.available:
+            raise RedisUnavailable
+        try:
+            async with asyncio.timeout(budget(self._timeout)):
+                result = await operation()
+        except REDIS_ERRORS as exc:
+            self.failures += 1
+            if self._retry_at == 0.0 or self.available:
+                self._log.warning("redis unavailable; degrading", error=type(exc).__name__)
+            self._retry_at = time.monotonic() + self._cooldown
+            raise RedisUnavailable from exc
+        if self._retry_at:
+            self._retry_at = 0.0
+            self._log.info("redis available again")
+        return result
