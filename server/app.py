@@ -54,6 +54,7 @@ from server.services.maintenance import purge_periodically
 from server.services.paging import PageTokens
 from server.services.sessions import SessionService
 from server.services.users import UserService, utc_now
+from server.tls import server_credentials
 from server.transport import bind, create_server
 from userservice.v1 import auth_pb2, auth_pb2_grpc, service_account_pb2, user_pb2, user_pb2_grpc
 from userservice.v1 import service_account_pb2_grpc as sa_pb2_grpc
@@ -246,7 +247,10 @@ async def running_application(
         reflection.enable_server_reflection(
             (*APPLICATION_SERVICES, HEALTH_SERVICE, reflection.SERVICE_NAME), server
         )
-        port = bind(server, f"{settings.host}:{settings.port}", None)
+        credentials = server_credentials(
+            settings.tls_cert_file, settings.tls_key_file, settings.tls_client_ca_file
+        )
+        port = bind(server, f"{settings.host}:{settings.port}", credentials)
         await server.start()
         app = Application(
             settings, server, port, health, engine, redis, services, metrics, listener
@@ -265,6 +269,7 @@ async def running_application(
             port=port,
             metrics_port=app.metrics_port,
             environment=settings.environment.value,
+            tls=credentials is not None,
             ready=health.ready,
         )
         yield app

@@ -25,6 +25,7 @@ from server.repositories import migrations
 from server.repositories.database import create_engine
 from server.runner import run_loop, serve, serve_workers
 from server.security.keys import generate_key
+from server.tls import channel_credentials
 
 
 def load_settings(**overrides: object) -> Settings:
@@ -77,9 +78,19 @@ def _migrate(_args: argparse.Namespace) -> int:
     return asyncio.run(upgrade())
 
 
-async def check_health(address: str, service: str, timeout_seconds: float) -> int:
+async def check_health(
+    address: str,
+    service: str,
+    timeout_seconds: float,
+    credentials: grpc.ChannelCredentials | None = None,
+) -> int:
     """0 when SERVING; 1 when not; 2 when the server could not be asked (grpc_health_probe-like)."""
-    async with grpc.aio.insecure_channel(address) as channel:
+    channel = (
+        grpc.aio.insecure_channel(address)
+        if credentials is None
+        else grpc.aio.secure_channel(address, credentials)
+    )
+    async with channel:
         stub = health_pb2_grpc.HealthStub(channel)
         try:
             response = await stub.Check(
@@ -142,7 +153,14 @@ def _create_admin(args: argparse.Namespace) -> int:
 
 
 def _health(args: argparse.Namespace) -> int:
-    return asyncio.run(check_health(args.address, args.service, args.timeout))
+    credentials = None
+    if args.tls or args.ca_file or args.cert_file:
+        credentials = channel_credentials(
+            Path(args.ca_file) if args.ca_file else None,
+            Path(args.cert_file) if args.cert_file else None,
+            Path(args.key_file) if args.key_file else None,
+        )
+    return asyncio.run(check_health(args.address, args.service, args.timeout, credentials))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -166,6 +184,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--service", default="", help='service name; "" (default) is the server as a whole'
     )
     health_cmd.add_argument("--timeout", type=float, default=3.0, help="seconds")
+    health_cmd.add_argument("--tls", action="store_true", help="use TLS (system roots)")
+    health_cmd.add_argument("--ca-file", help="TLS: CA bundle that signed the server certificate")
+    health_cmd.add_argument("--cert-file", help="mutual TLS: client certificate")
+    health_cmd.add_argument("--key-file", help="mutual TLS: client private key")
     health_cmd.set_defaults(run=_health)
 
     keys_cmd = commands.add_parser("keys", help="signing keys")

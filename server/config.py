@@ -103,8 +103,8 @@ class Settings(BaseSettings):
     )
     page_token_secret: SecretStr | None = Field(
         None,
-        description="HMAC key for page tokens (≥ 32 chars); required in production, "
-        "random per process in development.",
+        description="HMAC key for page tokens (≥ 32 chars); required in production "
+        "(development derives one from the database URL).",
     )
     password_min_length: int = Field(12, ge=8, le=128, description="Minimum password length.")
     argon2_memory_kib: int = Field(19456, ge=19456, description="argon2id memory (KiB).")

@@ -78,10 +78,6 @@ class Aborted(DomainError):
     default_reason = "ETAG_MISMATCH"
 
 
-class FailedPrecondition(DomainError):
-    default_reason = "FAILED_PRECONDITION"
-
-
 class RateLimited(DomainError):
     default_reason = "RATE_LIMITED"
 
@@ -93,7 +89,7 @@ class RateLimited(DomainError):
 class Unavailable(DomainError):
     """A dependency is down and the call cannot be served safely; retrying later may work."""
 
-    default_reason = "DEPENDENCY_UNAVAILABLE"
+    default_reason = "DATABASE_UNAVAILABLE"
 
 
 class DeadlineExceeded(DomainError):

@@ -41,7 +41,6 @@ STATUS_BY_ERROR: Final[tuple[tuple[type[errors.DomainError], grpc.StatusCode], .
     (errors.NotFound, grpc.StatusCode.NOT_FOUND),
     (errors.AlreadyExists, grpc.StatusCode.ALREADY_EXISTS),
     (errors.Aborted, grpc.StatusCode.ABORTED),
-    (errors.FailedPrecondition, grpc.StatusCode.FAILED_PRECONDITION),
     (errors.RateLimited, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (errors.Unavailable, grpc.StatusCode.UNAVAILABLE),
     (errors.DeadlineExceeded, grpc.StatusCode.DEADLINE_EXCEEDED),

@@ -41,10 +41,18 @@ def check_display_name(raw: str, *, field: str = "display_name") -> str:
 
 
 def parse_id(raw: str, *, field: str) -> uuid.UUID:
+    """The canonical 8-4-4-4-12 form only (either case).
+
+    `uuid.UUID` also takes braces, a `urn:uuid:` prefix, stray hyphens anywhere (so
+    "<uuid>-" or "<uuid>}" would name the same user) and whatever `int(…, 16)` accepts.
+    """
     try:
-        return uuid.UUID(raw)
+        parsed = uuid.UUID(raw)
     except ValueError:
-        raise InvalidArgument.for_field(field, "must be a UUID") from None
+        parsed = None
+    if parsed is None or str(parsed) != raw.lower():
+        raise InvalidArgument.for_field(field, "must be a UUID")
+    return parsed
 
 
 def resolve_user_ref(raw: str, principal: Principal | None, *, field: str) -> uuid.UUID:
