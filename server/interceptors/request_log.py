@@ -40,6 +40,7 @@ class RequestLogInterceptor(WrappingInterceptor):
         request_id_var.set(request_id)
         set_deadline(context.time_remaining())
         await context.send_initial_metadata(((REQUEST_ID_HEADER, request_id),))
+        self._log.debug("rpc started", method=call.full_method, request_id=request_id)
         started = time.perf_counter()
         error: BaseException | None = None
         try:

@@ -24,6 +24,7 @@ from tests.support.process import (
     run_userservice,
     running_service,
 )
+from userservice.v1 import auth_pb2, auth_pb2_grpc, user_pb2, user_pb2_grpc
 
 pytestmark = pytest.mark.e2e
 
@@ -158,6 +159,51 @@ async def test_sigterm_reports_not_serving_refuses_new_calls_and_exits_zero(
     [stopping] = service.events("stopping")
     assert stopping["grace_seconds"] == GRACE_SECONDS
     assert service.events("stopped"), service.stderr
+
+
+async def test_a_call_in_flight_at_sigterm_completes_and_the_process_exits_zero(
+    tmp_path: Path,
+) -> None:
+    # A slow Login (argon2 with many passes) is the call in flight; "rpc started" (a debug
+    # line) says when the server has it, so SIGTERM lands mid-call without guessing.
+    env = embedded_env(
+        tmp_path,
+        shutdown_grace_seconds="10",
+        argon2_time_cost="30",
+        log_level="DEBUG",
+    )
+    credentials = {"email": "inflight@example.com", "password": "a long enough passphrase"}
+    with running_service(env, cwd=tmp_path) as service:
+        address = f"127.0.0.1:{service.port}"
+        async with grpc.aio.insecure_channel(address) as channel:
+            await user_pb2_grpc.UserServiceStub(channel).CreateUser(
+                user_pb2.CreateUserRequest(**credentials), timeout=30
+            )
+            login = asyncio.ensure_future(
+                auth_pb2_grpc.AuthServiceStub(channel).Login(
+                    auth_pb2.LoginRequest(**credentials), timeout=30
+                )
+            )
+            started = await asyncio.to_thread(service.wait_for_events, "rpc started", 2, 15)
+            assert started[-1]["method"].endswith("/Login")
+            assert not login.done()
+
+            service.send_signal(signal.SIGTERM)
+            pair = await login
+
+            async with grpc.aio.insecure_channel(address) as fresh:
+                with pytest.raises(grpc.aio.AioRpcError) as refused:
+                    await health_pb2_grpc.HealthStub(fresh).Check(
+                        health_pb2.HealthCheckRequest(), timeout=3
+                    )
+            code = await asyncio.to_thread(service.wait, 15)
+
+    assert pair.access_token
+    assert pair.token_type == "Bearer"
+    assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert code == 0, service.stderr
+    [login_line] = [e for e in service.events("rpc") if e["method"].endswith("/Login")]
+    assert login_line["code"] == "OK"
 
 
 def test_a_taken_port_is_refused_naming_the_address(tmp_path: Path) -> None:
