@@ -21,10 +21,11 @@ run: $(STAMP) ## start the service on the embedded default (SQLite + in-process 
 test: $(STAMP) ## run the whole test suite
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-lint: $(STAMP) proto-check buf-lint ## ruff, mypy --strict, proto drift, buf lint
+lint: $(STAMP) proto-check buf-lint ## ruff, mypy --strict, proto drift, buf lint, hadolint
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/hadolint Dockerfile
 
 fmt: $(STAMP)
 	$(BIN)/ruff check --fix .

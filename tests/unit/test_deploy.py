@@ -1,0 +1,134 @@
+"""The deployment files: valid Kubernetes objects with the probes, ports and hardening we rely on;
+a Compose file that names every service; a Dockerfile hadolint accepts."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+K8S = ROOT / "deploy" / "k8s"
+MANIFESTS = sorted(p for p in K8S.glob("*.yaml") if p.name != "kustomization.yaml")
+BIN = Path(sys.executable).parent
+
+
+def objects(path: Path) -> list[dict[str, Any]]:
+    return [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+
+
+def one(kind: str) -> dict[str, Any]:
+    found = [o for p in MANIFESTS for o in objects(p) if o["kind"] == kind]
+    assert len(found) == 1, f"expected one {kind}, found {len(found)}"
+    return found[0]
+
+
+@pytest.mark.parametrize("path", MANIFESTS, ids=lambda p: p.name)
+def test_each_manifest_validates_against_the_kubernetes_schema(path: Path) -> None:
+    result = subprocess.run(
+        [str(BIN / "kubernetes-validate"), "--strict", "--quiet", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_kustomization_lists_every_manifest_but_the_secret_template() -> None:
+    kustomization = yaml.safe_load((K8S / "kustomization.yaml").read_text())
+    listed = set(kustomization["resources"])
+    assert listed == {p.name for p in MANIFESTS} - {"secret.example.yaml"}
+
+
+def test_the_deployment_probes_liveness_and_readiness_over_native_grpc() -> None:
+    container = one("Deployment")["spec"]["template"]["spec"]["containers"][0]
+    assert container["livenessProbe"]["grpc"] == {"port": 50051, "service": ""}
+    assert container["readinessProbe"]["grpc"] == {
+        "port": 50051,
+        "service": "userservice.v1.UserService",
+    }
+    assert container["startupProbe"]["grpc"]["port"] == 50051
+    assert {p["name"]: p["containerPort"] for p in container["ports"]} == {
+        "grpc": 50051,
+        "metrics": 9464,
+    }
+    assert container["resources"]["requests"]
+    assert container["resources"]["limits"]
+
+
+def test_the_pods_run_unprivileged_on_a_read_only_root() -> None:
+    pod = one("Deployment")["spec"]["template"]["spec"]
+    job_pod = one("Job")["spec"]["template"]["spec"]
+    for spec in (pod, job_pod):
+        assert spec["securityContext"]["runAsNonRoot"] is True
+        for container in spec["containers"]:
+            security = container["securityContext"]
+            assert security["runAsNonRoot"] is True
+            assert security["allowPrivilegeEscalation"] is False
+            assert security["readOnlyRootFilesystem"] is True
+            assert security["capabilities"]["drop"] == ["ALL"]
+
+
+def test_the_termination_grace_leaves_room_for_the_drain() -> None:
+    pod = one("Deployment")["spec"]["template"]["spec"]
+    config = one("ConfigMap")["data"]
+    container = pod["containers"][0]
+    pre_stop = int(container["lifecycle"]["preStop"]["exec"]["command"][-1])
+    drain = float(config["USERSERVICE_SHUTDOWN_GRACE_SECONDS"])
+    assert pod["terminationGracePeriodSeconds"] >= pre_stop + drain + 5
+
+
+def test_the_service_names_its_port_with_the_grpc_app_protocol() -> None:
+    [grpc_port] = [p for p in one("Service")["spec"]["ports"] if p["name"] == "grpc"]
+    assert grpc_port["appProtocol"] == "grpc"
+    assert grpc_port["port"] == 50051
+
+
+def test_the_autoscaler_and_disruption_budget_keep_a_replica() -> None:
+    assert one("HorizontalPodAutoscaler")["spec"]["minReplicas"] >= 2
+    assert one("PodDisruptionBudget")["spec"]["minAvailable"] >= 1
+    assert one("Job")["spec"]["template"]["spec"]["containers"][0]["args"] == ["migrate"]
+
+
+def test_the_secret_template_holds_no_real_secret() -> None:
+    secrets = [o for o in objects(K8S / "secret.example.yaml") if o["kind"] == "Secret"]
+    values = [v for s in secrets for v in (s.get("stringData") or {}).values()]
+    assert values
+    assert all("REPLACE_ME" in v or v == "changeme" for v in values)
+    assert all(not s.get("data") for s in secrets)
+
+
+def test_the_compose_file_runs_every_part_with_health_gates() -> None:
+    compose = yaml.safe_load((ROOT / "deploy" / "docker-compose.yml").read_text())
+    services = compose["services"]
+    assert {"postgres", "redis", "migrate", "userservice"} <= set(services)
+    depends = services["userservice"]["depends_on"]
+    assert depends["postgres"]["condition"] == "service_healthy"
+    assert depends["redis"]["condition"] == "service_healthy"
+    assert depends["migrate"]["condition"] == "service_completed_successfully"
+    assert services["migrate"]["command"] == ["migrate"]
+    assert services["userservice"]["environment"]["USERSERVICE_ENVIRONMENT"] == "production"
+
+
+def test_hadolint_accepts_the_dockerfile() -> None:
+    result = subprocess.run(
+        [str(BIN / "hadolint"), str(ROOT / "Dockerfile")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_image_runs_userservice_serve_as_a_non_root_user() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert 'ENTRYPOINT ["userservice"]' in dockerfile
+    assert 'CMD ["serve"]' in dockerfile
+    assert "USER 10001:10001" in dockerfile
+    assert "HEALTHCHECK" in dockerfile
+    assert "userservice" in dockerfile.split("HEALTHCHECK")[1]
+    assert "EXPOSE 50051 9464" in dockerfile
