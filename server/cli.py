@@ -83,12 +83,17 @@ async def check_health(
     service: str,
     timeout_seconds: float,
     credentials: grpc.ChannelCredentials | None = None,
+    server_name: str | None = None,
 ) -> int:
     """0 when SERVING; 1 when not; 2 when the server could not be asked (grpc_health_probe-like)."""
     channel = (
         grpc.aio.insecure_channel(address)
         if credentials is None
-        else grpc.aio.secure_channel(address, credentials)
+        else grpc.aio.secure_channel(
+            address,
+            credentials,
+            options=[("grpc.ssl_target_name_override", server_name)] if server_name else None,
+        )
     )
     async with channel:
         stub = health_pb2_grpc.HealthStub(channel)
@@ -160,7 +165,9 @@ def _health(args: argparse.Namespace) -> int:
             Path(args.cert_file) if args.cert_file else None,
             Path(args.key_file) if args.key_file else None,
         )
-    return asyncio.run(check_health(args.address, args.service, args.timeout, credentials))
+    return asyncio.run(
+        check_health(args.address, args.service, args.timeout, credentials, args.server_name)
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -188,6 +195,9 @@ def build_parser() -> argparse.ArgumentParser:
     health_cmd.add_argument("--ca-file", help="TLS: CA bundle that signed the server certificate")
     health_cmd.add_argument("--cert-file", help="mutual TLS: client certificate")
     health_cmd.add_argument("--key-file", help="mutual TLS: client private key")
+    health_cmd.add_argument(
+        "--server-name", help="TLS: the name the certificate must carry, if not the address's host"
+    )
     health_cmd.set_defaults(run=_health)
 
     keys_cmd = commands.add_parser("keys", help="signing keys")

@@ -19,7 +19,16 @@ def final_code(context: Context, error: BaseException | None) -> grpc.StatusCode
         )
     if isinstance(error, asyncio.CancelledError):
         return grpc.StatusCode.CANCELLED
+    if _deadline_passed(context):
+        # grpc answered DEADLINE_EXCEEDED itself; the handler's own status could no longer be
+        # sent (abort() raises ExecuteBatchError once the call has ended). Not a bug: no UNKNOWN.
+        return grpc.StatusCode.DEADLINE_EXCEEDED
     return grpc.StatusCode.UNKNOWN
+
+
+def _deadline_passed(context: Context) -> bool:
+    remaining = context.time_remaining()
+    return remaining is not None and remaining <= 0
 
 
 def _as_status_code(raw: object, *, default: grpc.StatusCode | None) -> grpc.StatusCode:

@@ -51,7 +51,8 @@ class PageTokens:
         """The id to continue after; None for the first page (an empty token)."""
         if not token:
             return None
-        if len(token) > MAX_PAGE_TOKEN_LENGTH or token.count(".") != 1:
+        # Tokens we issue are ASCII; hmac.compare_digest raises TypeError on non-ASCII text.
+        if len(token) > MAX_PAGE_TOKEN_LENGTH or not token.isascii() or token.count(".") != 1:
             raise invalid_token()
         body_text, mac = token.split(".")
         body = body_text.encode("ascii", "replace")

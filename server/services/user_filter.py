@@ -22,6 +22,9 @@ def invalid_filter(why: str) -> InvalidArgument:
 def parse_user_filter(text: str) -> UserFilter:
     if len(text) > MAX_FILTER_LENGTH:
         raise invalid_filter(f"must be at most {MAX_FILTER_LENGTH} characters")
+    if "\x00" in text:
+        # No email holds it, and PostgreSQL refuses it in a text parameter (an INTERNAL, else).
+        raise invalid_filter("must not contain the NUL character")
     if not text.strip():
         return UserFilter()
     values: dict[str, str] = {}
