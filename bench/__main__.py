@@ -1,0 +1,277 @@
+"""`python -m bench` (`make bench`): the hot paths against the empty-RPC ceiling, in one run.
+
+Starts the empty-RPC ceiling server and the real userservice process (production-like:
+PostgreSQL + Redis when they answer, uvloop, one process), warms them, and measures calls/s, p50
+and p99 of each path, GetUser's p99 with and without a Login storm, RSS after each 100k calls,
+and `--workers 2` against 1. Load comes from h2load when installed, else from bench/loadgen.py.
+Prints a table and writes the same as JSON under bench/results/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import argon2
+import grpc
+from grpc_health.v1 import health_pb2
+from prometheus_client.parser import text_string_to_metric_families
+
+from bench.ceiling import EMPTY_METHOD
+from bench.environment import backends, ceiling_server, free_port, scratch, userservice
+from bench.loadgen import Call, Result, h2load_path, run_load
+from userservice.v1 import auth_pb2, auth_pb2_grpc, user_pb2, user_pb2_grpc
+
+RESULTS = Path(__file__).resolve().parent / "results"
+EMAIL, PASSWORD = "bench@example.com", "benchmark passphrase 42"
+
+
+def handled_ok(metrics_port: int, method: str) -> float:
+    body = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).read()
+    total = 0.0
+    for family in text_string_to_metric_families(body.decode()):
+        for sample in family.samples:
+            labels = sample.labels
+            if (
+                sample.name == "grpc_server_handled_total"
+                and labels.get("grpc_method") == method
+                and labels.get("grpc_code") == "OK"
+            ):
+                total += sample.value
+    return total
+
+
+def argon2_hash_seconds() -> float:
+    hasher = argon2.PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
+    hasher.hash("warm-up")
+    started = time.perf_counter()
+    for _ in range(5):
+        hasher.hash("a benchmark password")
+    return (time.perf_counter() - started) / 5
+
+
+def prepare(port: int) -> str:
+    """A user, logged in, its GetUser cache warm; returns the access token."""
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        users = user_pb2_grpc.UserServiceStub(channel)
+        try:
+            users.CreateUser(user_pb2.CreateUserRequest(email=EMAIL, password=PASSWORD), timeout=10)
+        except grpc.RpcError as exc:
+            if exc.code() != grpc.StatusCode.ALREADY_EXISTS:
+                raise
+        pair = auth_pb2_grpc.AuthServiceStub(channel).Login(
+            auth_pb2.LoginRequest(email=EMAIL, password=PASSWORD), timeout=10
+        )
+        metadata = (("authorization", f"Bearer {pair.access_token}"),)
+        for _ in range(3):
+            users.GetUser(user_pb2.GetUserRequest(id="me"), metadata=metadata, timeout=5)
+    return pair.access_token
+
+
+def row(
+    name: str, result: Result, ceiling: float | None, target: str = "", ok: bool | None = None
+) -> dict[str, Any]:
+    return {
+        "path": name,
+        "calls": result.calls,
+        "failed": result.failed,
+        "calls_per_second": round(result.calls_per_second, 1),
+        "p50_ms": round(result.p50, 3),
+        "p99_ms": round(result.p99, 3),
+        "ratio_to_ceiling": None
+        if ceiling is None
+        else round(result.calls_per_second / ceiling, 3),
+        "target": target,
+        "met": ok,
+    }
+
+
+def print_table(rows: list[dict[str, Any]], notes: list[str]) -> None:
+    header = f"{'path':<44} {'calls/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'× ceiling':>9}  target"
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        ratio = "" if r["ratio_to_ceiling"] is None else f"{r['ratio_to_ceiling']:.2f}"
+        verdict = {True: "met", False: "MISSED", None: ""}[r["met"]]
+        rate, p50, p99 = r["calls_per_second"], r["p50_ms"], r["p99_ms"]
+        print(
+            f"{r['path']:<44} {rate:>9.0f} {p50:>8.2f} {p99:>8.2f} "
+            f"{ratio:>9}  {r['target']} {verdict}".rstrip()
+        )
+    for note in notes:
+        print(note)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--calls", type=int, default=100_000, help="calls per throughput path")
+    parser.add_argument("--quick", action="store_true", help="tiny counts (a smoke run)")
+    parser.add_argument("--generator", choices=["auto", "h2load", "python"], default="auto")
+    parser.add_argument("--embedded", action="store_true", help="SQLite + memory:// only")
+    parser.add_argument("--out", type=Path, default=None, help="JSON file (default bench/results/)")
+    args = parser.parse_args()
+    calls = 300 if args.quick else args.calls
+    rss_step = 300 if args.quick else 100_000
+    generator = args.generator
+    if generator == "auto":
+        generator = "h2load" if h2load_path() else "python"
+    connections, streams = 16, 8
+
+    def load(port: int, call: Call, total: int, c: int = connections, m: int = streams) -> Result:
+        return run_load(
+            f"127.0.0.1:{port}", call, total=total, connections=c, streams=m, generator=generator
+        )
+
+    rows: list[dict[str, Any]] = []
+    notes: list[str] = []
+    with scratch() as tmp, backends(Path(tmp), embedded=args.embedded) as chosen:
+        workdir = Path(tmp)
+        metrics_port = free_port()
+        with (
+            ceiling_server() as ceiling_process,
+            userservice(workdir, chosen.env, metrics_port=metrics_port) as server,
+        ):
+            token = prepare(server.port)
+            bearer = (("authorization", f"Bearer {token}"),)
+            empty = Call(EMPTY_METHOD, b"")
+            health = Call(
+                "/grpc.health.v1.Health/Check", health_pb2.HealthCheckRequest().SerializeToString()
+            )
+            validate = Call(
+                "/userservice.v1.AuthService/ValidateToken",
+                auth_pb2.ValidateTokenRequest(access_token=token).SerializeToString(),
+                bearer,
+            )
+            get_user = Call(
+                "/userservice.v1.UserService/GetUser",
+                user_pb2.GetUserRequest(id="me").SerializeToString(),
+                bearer,
+            )
+            login = Call(
+                "/userservice.v1.AuthService/Login",
+                auth_pb2.LoginRequest(email=EMAIL, password=PASSWORD).SerializeToString(),
+            )
+            # Warm-up: connections, code paths, caches.
+            for call, port in (
+                (empty, ceiling_process.port),
+                (health, server.port),
+                (validate, server.port),
+                (get_user, server.port),
+            ):
+                load(port, call, max(200, calls // 20))
+
+            ceiling = load(ceiling_process.port, empty, calls)
+            ceiling_rate = ceiling.calls_per_second
+            rows.append(row("empty RPC (grpc.aio ceiling)", ceiling, ceiling_rate))
+            for name, call, method, target in (
+                ("health Check", health, "Check", 0.9),
+                ("ValidateToken, warm", validate, "ValidateToken", 0.6),
+                ("GetUser, authenticated, warm", get_user, "GetUser", 0.6),
+            ):
+                before = handled_ok(metrics_port, method)
+                result = load(server.port, call, calls)
+                confirmed = handled_ok(metrics_port, method) - before
+                if confirmed < result.calls:
+                    notes.append(f"! {name}: only {confirmed:.0f} of {result.calls} answered OK")
+                ratio = result.calls_per_second / ceiling_rate
+                rows.append(
+                    row(name, result, ceiling_rate, f"≥ {target} × ceiling", ratio >= target)
+                )
+
+            hash_seconds = argon2_hash_seconds()
+            cores = os.cpu_count() or 1
+            login_target = 0.8 * cores / hash_seconds
+            login_calls = 40 if args.quick else 400
+            before = handled_ok(metrics_port, "Login")
+            login_result = load(server.port, login, login_calls, c=4, m=4)
+            if handled_ok(metrics_port, "Login") - before < login_result.calls:
+                notes.append("! Login: not every call answered OK")
+            rows.append(
+                row(
+                    "Login",
+                    login_result,
+                    ceiling_rate,
+                    f"≥ {login_target:.0f}/s (0.8 × {cores} cores ÷ {hash_seconds * 1000:.1f} ms)",
+                    login_result.calls_per_second >= login_target,
+                )
+            )
+
+            probe_calls = 500 if args.quick else 5_000
+            alone = load(server.port, get_user, probe_calls, c=2, m=2)
+            rows.append(row("GetUser p99 probe, alone", alone, None))
+            storm_result: list[Result] = []
+            storm = threading.Thread(
+                target=lambda: storm_result.append(load(server.port, login, login_calls, c=4, m=4))
+            )
+            storm.start()
+            time.sleep(0.2)  # the storm's connections are up and hashing before the probe starts
+            during = load(server.port, get_user, probe_calls, c=2, m=2)
+            storm.join()
+            rows.append(
+                row(
+                    "GetUser p99 probe, during a Login storm",
+                    during,
+                    None,
+                    "p99 ≤ 2 × alone",
+                    during.p99 <= 2 * alone.p99,
+                )
+            )
+
+            rss = [server.rss_kib()]
+            for _ in range(3):
+                load(server.port, get_user, rss_step)
+                rss.append(server.rss_kib())
+            growth = (rss[3] - rss[2]) / rss[2]
+            notes.append(
+                f"RSS (KiB) at start and after each {rss_step:,} GetUser calls: "
+                f"{', '.join(map(str, rss))}; 2nd→3rd change {growth:+.1%} (target ±10%: "
+                f"{'met' if abs(growth) <= 0.10 else 'MISSED'})"
+            )
+
+        if chosen.env.get("USERSERVICE_REDIS_URL", "memory://") != "memory://" and not args.quick:
+            with userservice(workdir, chosen.env, metrics_port=free_port(), workers=2) as pair:
+                prepare(pair.port)
+                pair_token = prepare(pair.port)
+                two_call = Call(
+                    get_user.method, get_user.request, (("authorization", f"Bearer {pair_token}"),)
+                )
+                load(pair.port, two_call, calls // 10)
+                two = load(pair.port, two_call, calls)
+                rows.append(row("GetUser warm, --workers 2", two, ceiling_rate))
+
+    notes.insert(
+        0,
+        f"load generator: {generator}; backends: {chosen.description}; "
+        f"{connections} connections × {streams} streams; {os.cpu_count()} cores; "
+        f"{platform.python_implementation()} {platform.python_version()}",
+    )
+    print_table(rows, notes)
+    report = {
+        "time": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "machine": {
+            "cores": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+        },
+        "generator": generator,
+        "backends": chosen.description,
+        "rows": rows,
+        "notes": notes,
+    }
+    out = args.out or RESULTS / f"bench-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
