@@ -99,7 +99,9 @@ class SessionRow(Base):
     __table_args__ = (Index(None, "user_id", "created_at"), Index(None, "expires_at"))
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
-    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    # Null once the user is deleted: the revoked row stays until the purge, so the database
+    # still knows the session is dead if Redis forgets (see migration 0002).
+    user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[dt.datetime]
     last_used_at: Mapped[dt.datetime]
     expires_at: Mapped[dt.datetime]

@@ -15,6 +15,7 @@ from server.repositories.models import RefreshTokenRow, SessionRow
 
 
 def to_session_info(row: SessionRow) -> SessionInfo:
+    assert row.user_id is not None  # listed sessions belong to a live user
     return SessionInfo(
         id=row.id,
         user_id=row.user_id,

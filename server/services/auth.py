@@ -142,7 +142,9 @@ class AuthService:
                 await sessions.revoke(family.id, reason="refresh_token_reused", now=now)
                 reused = family.id
             else:
-                user = await UserRepository(session).get(family.user_id)
+                user = None
+                if family.user_id is not None:
+                    user = await UserRepository(session).get(family.user_id)
                 if user is None or user.state is not UserState.ACTIVE:
                     raise Unauthenticated("this account is disabled", reason="USER_DISABLED")
                 current = (

@@ -52,7 +52,7 @@ class SessionService:
         async with self._db.transaction() as session:
             sessions = SessionRepository(session)
             row = await sessions.get(session_id)
-            if row is None:
+            if row is None or row.user_id is None:
                 raise NotFound("no such session", reason="SESSION_NOT_FOUND")
             require_self_or_admin(principal, row.user_id, Scope.SESSIONS_REVOKE)
             await sessions.revoke(session_id, reason="revoked", now=self._clock())
