@@ -43,6 +43,7 @@ from server.repositories.sessions import SessionRepository
 from server.security.keys import CLOCK_LEEWAY, generate_key, load_key_set
 from server.security.password_policy import PasswordPolicy
 from server.security.passwords import PasswordHasher
+from server.security.token_cache import CachingTokenVerifier
 from server.security.tokens import AccessTokenCodec
 from server.servicers.auth import AuthServicer
 from server.servicers.client import ClientResolver
@@ -172,6 +173,7 @@ async def built_services(
             db=db,
             hasher=hasher,
             codec=codec,
+            verifier=CachingTokenVerifier(codec, max_entries=settings.verified_token_cache_size),
             revocations=revocations,
             limiter=limiter,
             limits=limits,

@@ -106,6 +106,9 @@ class Settings(BaseSettings):
         description="HMAC key for page tokens (≥ 32 chars); required in production "
         "(development derives one from the database URL).",
     )
+    verified_token_cache_size: int = Field(
+        20_000, ge=0, description="Verified access tokens kept per process (until their exp)."
+    )
     password_min_length: int = Field(12, ge=8, le=128, description="Minimum password length.")
     argon2_memory_kib: int = Field(19456, ge=19456, description="argon2id memory (KiB).")
     argon2_time_cost: int = Field(2, ge=2, description="argon2id iterations.")

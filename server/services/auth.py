@@ -26,6 +26,7 @@ from server.repositories.sessions import SessionRepository
 from server.repositories.users import UserRepository
 from server.security.password_policy import MAX_PASSWORD_LENGTH
 from server.security.passwords import PasswordHasher
+from server.security.token_cache import CachingTokenVerifier
 from server.security.tokens import (
     AccessClaims,
     AccessTokenCodec,
@@ -56,6 +57,7 @@ class AuthService:
         db: Database,
         hasher: PasswordHasher,
         codec: AccessTokenCodec,
+        verifier: CachingTokenVerifier,
         revocations: RevocationStore,
         limiter: RateLimiter,
         limits: Limits,
@@ -67,6 +69,7 @@ class AuthService:
         self._db = db
         self._hasher = hasher
         self._codec = codec
+        self._verifier = verifier
         self._revocations = revocations
         self._limiter = limiter
         self._limits = limits
@@ -216,7 +219,7 @@ class AuthService:
 
     async def authenticate(self, token: str) -> Principal:
         """The caller behind an access token; Unauthenticated when it must not be honoured."""
-        claims = self._codec.verify(token)
+        claims = self._verifier.verify(token)
         if claims.is_service:
             return Principal(
                 subject=claims.subject,
