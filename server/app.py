@@ -148,6 +148,7 @@ async def built_services(
         retention=access_ttl + CLOCK_LEEWAY,
         recent_revocations=recent_revocations,
     )
+    user_cache = UserCache(redis, redis_keys, guard)
     limiter = RateLimiter(redis, redis_keys, guard)
     limits = Limits.from_settings(settings)
     page_tokens = PageTokens(page_token_secret(settings))
@@ -163,7 +164,7 @@ async def built_services(
             db=db,
             hasher=hasher,
             policy=PasswordPolicy(min_length=settings.password_min_length),
-            cache=UserCache(redis, redis_keys, guard),
+            cache=user_cache,
             revocations=revocations,
             limiter=limiter,
             limits=limits,
@@ -188,6 +189,7 @@ async def built_services(
             )
             yield Services(db, users, auth, sessions, revocations, codec, guard)
         finally:
+            await user_cache.close()
             await revocations.close()
 
 

@@ -14,12 +14,17 @@ import datetime as dt
 import json
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from contextvars import Context
 
 import structlog
 
 from server.cache.client import REDIS_ERRORS, Redis
 from server.cache.guard import RedisGuard, RedisUnavailable
 from server.cache.keys import RedisKeys
+
+# While a resync keeps failing (Redis or the database down), it is retried with backoff.
+_RETRY_FIRST_SECONDS = 0.25
+_RETRY_MAX_SECONDS = 5.0
 
 RecentRevocations = Callable[[dt.datetime], Awaitable[Sequence[tuple[uuid.UUID, dt.datetime]]]]
 
@@ -83,9 +88,21 @@ class RevocationStore:
 
     def schedule_resync(self) -> None:
         if self._resync is None or self._resync.done():
-            self._resync = asyncio.create_task(self.resync(), name="revocations-resync")
+            # A fresh context: the call that noticed the gap must not lend its deadline.
+            self._resync = asyncio.create_task(
+                self._resync_until_current(), name="revocations-resync", context=Context()
+            )
 
-    async def resync(self) -> None:
+    async def _resync_until_current(self) -> None:
+        """Retries until Redis holds every revocation made here. Other replicas trust Redis
+        while its marker is there, so a revocation that missed Redis must reach it once Redis
+        answers again, whether or not this replica gets another call."""
+        delay = _RETRY_FIRST_SECONDS
+        while not await self.resync() or self._failures != self._failures_resynced:
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, _RETRY_MAX_SECONDS)
+
+    async def resync(self) -> bool:
         """Copies every revocation still relevant from the database into Redis, then the marker."""
         now = dt.datetime.now(dt.UTC)
         failures = self._failures
@@ -100,12 +117,13 @@ class RevocationStore:
                 await pipe.execute()
         except REDIS_ERRORS as exc:
             self._log.info("revocations resync postponed", error=type(exc).__name__)
-            return
+            return False
         except Exception as exc:  # noqa: BLE001 - the database may be down too; retried later
             self._log.warning("revocations resync failed", error=type(exc).__name__)
-            return
+            return False
         self._failures_resynced = failures
         self._log.info("revocations resynchronised", count=len(revoked))
+        return True
 
     async def close(self) -> None:
         if self._resync is not None:

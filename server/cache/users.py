@@ -1,11 +1,14 @@
-"""Read-through user cache in Redis. Redis trouble is a cache miss, never an error."""
+"""Read-through user cache in Redis. Redis trouble is a cache miss, never an error, and never
+a stale read: an entry a change could not delete is not read again until it is deleted."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import json
 import uuid
+from contextvars import Context
 from typing import Any
 
 from server.cache.client import Redis
@@ -14,6 +17,8 @@ from server.cache.keys import RedisKeys
 from server.domain import Role, User, UserState
 
 _TTL_SECONDS = 300
+_RETRY_FIRST_SECONDS = 0.25
+_RETRY_MAX_SECONDS = 5.0
 
 
 def encode_user(user: User) -> bytes:
@@ -53,8 +58,14 @@ class UserCache:
         self._redis = redis
         self._keys = keys
         self._guard = guard
+        # Users changed while Redis could not be told. A hung or partitioned Redis keeps its
+        # data, so their old entries must go before anyone reads them from Redis again.
+        self._undeleted: set[uuid.UUID] = set()
+        self._retry: asyncio.Task[None] | None = None
 
     async def get(self, user_id: uuid.UUID) -> User | None:
+        if user_id in self._undeleted and not await self._delete_undeleted():
+            return None
         try:
             raw = await self._guard.call(lambda: self._redis.get(self._keys.user(user_id)))
         except RedisUnavailable:
@@ -62,14 +73,43 @@ class UserCache:
         return None if raw is None else decode_user(raw)
 
     async def put(self, user: User) -> None:
+        if user.id in self._undeleted:
+            return
         key, value = self._keys.user(user.id), encode_user(user)
         with contextlib.suppress(RedisUnavailable):
             await self._guard.call(lambda: self._redis.set(key, value, ex=_TTL_SECONDS))
 
     async def invalidate(self, user_id: uuid.UUID) -> bool:
-        """False when Redis could not be told (the entry then lives out its short TTL)."""
+        """False when Redis could not be told; the delete is then retried until it is."""
         try:
             await self._guard.call(lambda: self._redis.delete(self._keys.user(user_id)))
         except RedisUnavailable:
+            self._undeleted.add(user_id)
+            if self._retry is None or self._retry.done():
+                self._retry = asyncio.create_task(
+                    self._retry_deletes(), name="user-cache-retry", context=Context()
+                )
             return False
         return True
+
+    async def _delete_undeleted(self) -> bool:
+        ids = list(self._undeleted)
+        keys = [self._keys.user(user_id) for user_id in ids]
+        try:
+            await self._guard.call(lambda: self._redis.delete(*keys))
+        except RedisUnavailable:
+            return False
+        self._undeleted.difference_update(ids)
+        return True
+
+    async def _retry_deletes(self) -> None:
+        delay = _RETRY_FIRST_SECONDS
+        while self._undeleted:
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, _RETRY_MAX_SECONDS)
+            await self._delete_undeleted()
+
+    async def close(self) -> None:
+        if self._retry is not None:
+            self._retry.cancel()
+            await asyncio.gather(self._retry, return_exceptions=True)
