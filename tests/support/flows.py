@@ -8,12 +8,17 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import grpc.aio
 import pytest
 
 from tests.support.rich_errors import RichError, rich_error
 from userservice.v1 import auth_pb2, auth_pb2_grpc, user_pb2, user_pb2_grpc
+
+if TYPE_CHECKING:
+    from userservice.v1.auth_pb2_grpc import AuthServiceAsyncStub
+    from userservice.v1.user_pb2_grpc import UserServiceAsyncStub
 
 # Long enough for the policy, and not on the common-passwords list.
 PASSWORD = "quiet-harbour-lantern-47"
@@ -41,11 +46,11 @@ class Account:
         return self.user.id
 
 
-def users(channel: grpc.aio.Channel) -> user_pb2_grpc.UserServiceStub:
+def users(channel: grpc.aio.Channel) -> UserServiceAsyncStub:
     return user_pb2_grpc.UserServiceStub(channel)
 
 
-def auth(channel: grpc.aio.Channel) -> auth_pb2_grpc.AuthServiceStub:
+def auth(channel: grpc.aio.Channel) -> AuthServiceAsyncStub:
     return auth_pb2_grpc.AuthServiceStub(channel)
 
 
@@ -64,9 +69,14 @@ async def create_user(
 
 
 async def login(
-    channel: grpc.aio.Channel, email: str, password: str = PASSWORD
+    channel: grpc.aio.Channel,
+    email: str,
+    password: str = PASSWORD,
+    *,
+    rpc_timeout: float | None = None,
 ) -> auth_pb2.TokenPair:
-    return await auth(channel).Login(auth_pb2.LoginRequest(email=email, password=password))
+    request = auth_pb2.LoginRequest(email=email, password=password)
+    return await auth(channel).Login(request, timeout=rpc_timeout)
 
 
 async def signed_in(
