@@ -28,6 +28,7 @@ from server.cache.client import Redis, create_redis
 from server.cache.guard import RedisGuard
 from server.cache.keys import RedisKeys
 from server.cache.rate_limit import RateLimiter
+from server.cache.replica import LocalReplica
 from server.cache.revocations import RevocationStore
 from server.cache.users import UserCache
 from server.config import Settings
@@ -55,6 +56,7 @@ from server.services.maintenance import purge_periodically
 from server.services.paging import PageTokens
 from server.services.sessions import SessionService
 from server.services.users import UserService, utc_now
+from server.tasks import cancel_and_wait
 from server.tls import server_credentials
 from server.transport import bind, create_server
 from userservice.v1 import auth_pb2, auth_pb2_grpc, service_account_pb2, user_pb2, user_pb2_grpc
@@ -70,11 +72,6 @@ HEALTH_SERVICE = "grpc.health.v1.Health"
 PURGE_INTERVAL_SECONDS = 3600.0
 
 
-async def _cancel(task: asyncio.Task[None]) -> None:
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
-
-
 @dataclass(frozen=True, slots=True)
 class Services:
     db: Database
@@ -84,6 +81,7 @@ class Services:
     revocations: RevocationStore
     codec: AccessTokenCodec
     redis_guard: RedisGuard
+    replica: LocalReplica
 
 
 def page_token_secret(settings: Settings) -> bytes:
@@ -141,14 +139,24 @@ async def built_services(
         async with db.read() as session:
             return await SessionRepository(session).revoked_since(since)
 
+    # Started by the server (running_application); the CLI never goes live and asks Redis.
+    replica = LocalReplica(
+        redis,
+        redis_keys,
+        retention=access_ttl + CLOCK_LEEWAY,
+        recent_revocations=recent_revocations,
+        max_users=settings.user_cache_size,
+        user_ttl_seconds=settings.user_cache_ttl_seconds,
+    )
     revocations = RevocationStore(
         redis,
         redis_keys,
         guard,
+        replica,
         retention=access_ttl + CLOCK_LEEWAY,
         recent_revocations=recent_revocations,
     )
-    user_cache = UserCache(redis, redis_keys, guard)
+    user_cache = UserCache(redis, redis_keys, guard, replica)
     limiter = RateLimiter(redis, redis_keys, guard)
     limits = Limits.from_settings(settings)
     page_tokens = PageTokens(page_token_secret(settings))
@@ -187,7 +195,7 @@ async def built_services(
             sessions = SessionService(
                 db=db, revocations=revocations, page_tokens=page_tokens, clock=utc_now
             )
-            yield Services(db, users, auth, sessions, revocations, codec, guard)
+            yield Services(db, users, auth, sessions, revocations, codec, guard, replica)
         finally:
             await user_cache.close()
             await revocations.close()
@@ -209,11 +217,13 @@ async def running_application(
         stack.push_async_callback(redis.aclose)
         services = await stack.enter_async_context(built_services(settings, engine, redis))
         await services.revocations.resync()
+        replication = asyncio.create_task(services.replica.run(), name="replication")
+        stack.push_async_callback(cancel_and_wait, replication)
         purge = asyncio.create_task(
             purge_periodically(services.db, utc_now, interval_seconds=PURGE_INTERVAL_SECONDS),
             name="purge-expired",
         )
-        stack.push_async_callback(_cancel, purge)
+        stack.push_async_callback(cancel_and_wait, purge)
 
         metrics = GrpcMetrics.create()
         listener = None

@@ -109,6 +109,12 @@ class Settings(BaseSettings):
     verified_token_cache_size: int = Field(
         20_000, ge=0, description="Verified access tokens kept per process (until their exp)."
     )
+    user_cache_size: int = Field(
+        10_000, ge=0, description="Users kept in each process's own cache; 0 disables it."
+    )
+    user_cache_ttl_seconds: float = Field(
+        60.0, gt=0, description="How long a process keeps a user it read (changes evict at once)."
+    )
     password_min_length: int = Field(12, ge=8, le=128, description="Minimum password length.")
     argon2_memory_kib: int = Field(19456, ge=19456, description="argon2id memory (KiB).")
     argon2_time_cost: int = Field(2, ge=2, description="argon2id iterations.")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from contextvars import Context
@@ -21,6 +20,8 @@ import structlog
 from server.cache.client import REDIS_ERRORS, Redis
 from server.cache.guard import RedisGuard, RedisUnavailable
 from server.cache.keys import RedisKeys
+from server.cache.replica import LocalReplica, sessions_revoked_message
+from server.tasks import cancel_and_wait
 
 # While a resync keeps failing (Redis or the database down), it is retried with backoff.
 _RETRY_FIRST_SECONDS = 0.25
@@ -35,10 +36,12 @@ class RevocationStore:
         redis: Redis,
         keys: RedisKeys,
         guard: RedisGuard,
+        replica: LocalReplica,
         *,
         retention: dt.timedelta,
         recent_revocations: RecentRevocations,
     ) -> None:
+        self._replica = replica
         self._redis = redis
         self._keys = keys
         self._guard = guard
@@ -56,8 +59,9 @@ class RevocationStore:
         ids = list(session_ids)
         if not ids:
             return
+        self._replica.revoked_here(ids)
         seconds = int(self._retention.total_seconds())
-        message = json.dumps({"type": "sessions_revoked", "ids": [str(i) for i in ids]})
+        message = sessions_revoked_message(ids)
 
         async def record() -> None:
             async with self._redis.pipeline(transaction=False) as pipe:
@@ -74,7 +78,10 @@ class RevocationStore:
             self.schedule_resync()
 
     async def is_revoked(self, session_id: uuid.UUID) -> bool | None:
-        """True or False when Redis can vouch for the answer; None when the database must say."""
+        """True or False when this replica or Redis can vouch; None when the database must say."""
+        local = self._replica.is_revoked(session_id)
+        if local is not None:
+            return local  # no round trip: the replicated set is current
         keys = (self._keys.revocations_loaded, self._keys.revoked_session(session_id))
         try:
             loaded, revoked = await self._guard.call(lambda: self._redis.mget(keys))
@@ -114,6 +121,12 @@ class RevocationStore:
                     if left > 0:
                         pipe.set(self._keys.revoked_session(session_id), b"1", ex=left)
                 pipe.set(self._keys.revocations_loaded, b"1")
+                # Live replicas learn from the channel, not from these keys: tell them too.
+                ids = [session_id for session_id, _ in revoked]
+                for start in range(0, len(ids), 1000):
+                    pipe.publish(
+                        self._keys.events, sessions_revoked_message(ids[start : start + 1000])
+                    )
                 await pipe.execute()
         except REDIS_ERRORS as exc:
             self._log.info("revocations resync postponed", error=type(exc).__name__)
@@ -126,6 +139,4 @@ class RevocationStore:
         return True
 
     async def close(self) -> None:
-        if self._resync is not None:
-            self._resync.cancel()
-            await asyncio.gather(self._resync, return_exceptions=True)
+        await cancel_and_wait(self._resync)

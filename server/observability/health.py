@@ -15,6 +15,8 @@ import structlog
 from grpc_health.v1 import health_pb2
 from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined]
 
+from server.tasks import cancel_and_wait
+
 SERVING: Final = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING: Final = health_pb2.HealthCheckResponse.NOT_SERVING
 LIVENESS: Final = ""
@@ -83,8 +85,6 @@ class HealthReporter:
 
     async def shutdown(self) -> None:
         """Every status NOT_SERVING, for good; the watcher stops."""
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
         await self.servicer.enter_graceful_shutdown()

@@ -181,12 +181,13 @@ class UserService:
         cached = await self._cache.get(user_id)
         if cached is not None:
             return cached
+        generation = self._cache.generation
         async with self._db.read() as session:
             row = await UserRepository(session).get(user_id)
             if row is None:
                 raise user_not_found()
             user = to_user(row)
-        await self._cache.put(user)
+        await self._cache.put(user, generation=generation)
         return user
 
     async def list_users(
