@@ -43,7 +43,7 @@ from server.repositories.database import Database, create_engine
 from server.repositories.sessions import SessionRepository
 from server.security.keys import CLOCK_LEEWAY, generate_key, load_key_set
 from server.security.password_policy import PasswordPolicy
-from server.security.passwords import PasswordHasher
+from server.security.passwords import PasswordHasher, lower_thread_priority
 from server.security.token_cache import CachingTokenVerifier
 from server.security.tokens import AccessTokenCodec
 from server.servicers.auth import AuthServicer
@@ -161,7 +161,11 @@ async def built_services(
     limits = Limits.from_settings(settings)
     page_tokens = PageTokens(page_token_secret(settings))
     # Password hashing is CPU-bound and releases the GIL: one thread per core.
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="argon2") as pool:
+    with ThreadPoolExecutor(
+        max_workers=os.cpu_count() or 1,
+        thread_name_prefix="argon2",
+        initializer=lower_thread_priority,
+    ) as pool:
         hasher = PasswordHasher(
             memory_kib=settings.argon2_memory_kib,
             time_cost=settings.argon2_time_cost,

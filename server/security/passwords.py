@@ -3,10 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import threading
 from concurrent.futures import Executor
 
 import argon2
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+HASHING_NICENESS = 10
+
+
+def lower_thread_priority() -> None:
+    """ThreadPoolExecutor initializer: hashing yields the CPU to the event loop.
+
+    argon2 is ~20-30 ms of CPU per call; at normal priority a burst of logins starves the loop
+    that answers every other call. Niced threads still use every idle cycle. Linux applies
+    `setpriority` to a single thread when given its id; elsewhere this does nothing.
+    """
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASHING_NICENESS)
 
 
 class PasswordHasher:
