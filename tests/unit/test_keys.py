@@ -1,0 +1,266 @@
+"""Signing keys: files on disk, the signer, retirement, the JWKS, and tokens of each family."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import stat
+import uuid
+from pathlib import Path
+
+import jwt
+import pytest
+
+from server.config import SigningAlgorithm
+from server.errors import Unauthenticated
+from server.security.keys import (
+    CLOCK_LEEWAY,
+    KeyError_,
+    KeySet,
+    generate_key,
+    load_key_set,
+)
+from server.security.tokens import AccessTokenCodec
+
+T0 = dt.datetime(2030, 1, 1, 12, 0, 0, tzinfo=dt.UTC)
+ACCESS_TTL = dt.timedelta(minutes=15)
+ISSUER = AUDIENCE = "userservice-test"
+ALGORITHMS = list(SigningAlgorithm)
+PRIVATE_JWK_MEMBERS = {"d", "p", "q", "dp", "dq", "qi", "oth", "k"}
+
+
+def mode_of(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def load(directory: Path, algorithm: SigningAlgorithm, now: dt.datetime) -> KeySet:
+    return load_key_set(directory, algorithm, access_token_ttl=ACCESS_TTL, now=now)
+
+
+@pytest.fixture(scope="module")
+def key_sets(tmp_path_factory: pytest.TempPathFactory) -> dict[SigningAlgorithm, KeySet]:
+    """One key set per algorithm family, generated once (an RSA-3072 key takes a while)."""
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    sets = {}
+    for algorithm in ALGORITHMS:
+        directory = tmp_path_factory.mktemp(f"keys-{algorithm.value}")
+        generate_key(directory, algorithm, now=now)
+        sets[algorithm] = load(directory, algorithm, now)
+    return sets
+
+
+def codec_for(keys: KeySet) -> AccessTokenCodec:
+    return AccessTokenCodec(keys, issuer=ISSUER, audience=AUDIENCE)
+
+
+def user_token(codec: AccessTokenCodec, subject: str) -> str:
+    return codec.issue(
+        subject,
+        now=dt.datetime.now(dt.UTC),
+        ttl=ACCESS_TTL,
+        session_id=str(uuid.uuid4()),
+        role="user",
+    ).token
+
+
+# -- files -------------------------------------------------------------------------------------
+
+
+def test_a_generated_key_is_a_private_file_named_by_its_kid(tmp_path: Path) -> None:
+    directory = tmp_path / "keys"
+
+    path = generate_key(directory, SigningAlgorithm.EDDSA, now=T0)
+
+    assert path.parent == directory
+    assert path.suffix == ".pem"
+    assert path.name.startswith("20300101T120000Z-")
+    assert mode_of(path) == 0o600
+    assert mode_of(directory) == 0o700
+    assert load(directory, SigningAlgorithm.EDDSA, T0).signer.kid == path.stem
+
+
+def test_two_keys_generated_in_the_same_second_have_different_kids(tmp_path: Path) -> None:
+    first = generate_key(tmp_path, SigningAlgorithm.EDDSA, now=T0)
+    second = generate_key(tmp_path, SigningAlgorithm.EDDSA, now=T0)
+
+    assert first != second
+    assert sorted(p.name for p in tmp_path.glob("*.pem")) == sorted([first.name, second.name])
+
+
+# -- the signer and retirement -----------------------------------------------------------------
+
+
+def test_the_newest_key_signs(tmp_path: Path) -> None:
+    older = generate_key(tmp_path, SigningAlgorithm.EDDSA, now=T0)
+    newer = generate_key(tmp_path, SigningAlgorithm.EDDSA, now=T0 + dt.timedelta(days=1))
+
+    keys = load(tmp_path, SigningAlgorithm.EDDSA, T0 + dt.timedelta(days=1))
+
+    assert keys.signer.kid == newer.stem
+    assert keys.signer.kid != older.stem
+
+
+def test_a_key_without_a_time_in_its_name_is_dated_by_its_modification_time(
+    tmp_path: Path,
+) -> None:
+    dated = generate_key(tmp_path, SigningAlgorithm.EDDSA, now=T0)
+    undated = generate_key(tmp_path, SigningAlgorithm.EDDSA, now=T0).rename(
+        tmp_path / "handmade.pem"
+    )
+    # Older than `dated` by its mtime, although "handmade" sorts after "2030…" by name.
+    old = (T0 - dt.timedelta(days=30)).timestamp()
+    os.utime(undated, (old, old))
+
+    keys = load(tmp_path, SigningAlgorithm.EDDSA, T0)
+
+    assert keys.signer.kid == dated.stem
+
+
+def test_a_retired_key_stays_published_until_its_successors_tokens_could_all_have_expired(
+    tmp_path: Path,
+) -> None:
+    retired = generate_key(tmp_path, SigningAlgorithm.EDDSA, now=T0)
+    successor_created = T0 + dt.timedelta(days=1)
+    successor = generate_key(tmp_path, SigningAlgorithm.EDDSA, now=successor_created)
+    last_moment = successor_created + ACCESS_TTL + CLOCK_LEEWAY - dt.timedelta(seconds=1)
+
+    keys = load(tmp_path, SigningAlgorithm.EDDSA, last_moment)
+
+    assert keys.signer.kid == successor.stem
+    assert set(keys.published) == {retired.stem, successor.stem}
+    assert keys.verification_key(retired.stem) is not None
+    assert {jwk["kid"] for jwk in keys.jwks()} == {retired.stem, successor.stem}
+
+
+def test_a_retired_key_is_dropped_once_every_token_it_signed_has_expired(
+    tmp_path: Path,
+) -> None:
+    retired = generate_key(tmp_path, SigningAlgorithm.EDDSA, now=T0)
+    successor_created = T0 + dt.timedelta(days=1)
+    successor = generate_key(tmp_path, SigningAlgorithm.EDDSA, now=successor_created)
+
+    keys = load(tmp_path, SigningAlgorithm.EDDSA, successor_created + ACCESS_TTL + CLOCK_LEEWAY)
+
+    assert set(keys.published) == {successor.stem}
+    assert keys.verification_key(retired.stem) is None
+    assert [jwk["kid"] for jwk in keys.jwks()] == [successor.stem]
+    assert retired.exists()  # dropped from the set, not deleted from disk
+
+
+def test_a_key_of_the_wrong_type_is_refused_naming_the_file(tmp_path: Path) -> None:
+    path = generate_key(tmp_path, SigningAlgorithm.EDDSA, now=T0)
+
+    with pytest.raises(KeyError_) as refused:
+        load(tmp_path, SigningAlgorithm.ES256, T0)
+
+    assert str(path) in str(refused.value)
+    assert "ES256" in str(refused.value)
+
+
+def test_a_file_that_is_not_a_private_key_is_refused_naming_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "broken.pem"
+    path.write_text("-----BEGIN PRIVATE KEY-----\nnot base64\n-----END PRIVATE KEY-----\n")
+
+    with pytest.raises(KeyError_) as refused:
+        load(tmp_path, SigningAlgorithm.EDDSA, T0)
+
+    assert str(path) in str(refused.value)
+
+
+@pytest.mark.parametrize("present", [True, False], ids=["empty", "missing"])
+def test_a_directory_without_keys_is_refused_naming_the_setting(
+    tmp_path: Path, present: bool
+) -> None:
+    directory = tmp_path / "keys"
+    if present:
+        directory.mkdir()
+        (directory / "README.txt").write_text("not a key")
+
+    with pytest.raises(KeyError_) as refused:
+        load(directory, SigningAlgorithm.EDDSA, T0)
+
+    assert "USERSERVICE_KEYS_DIR" in str(refused.value)
+    assert str(directory) in str(refused.value)
+
+
+# -- the JWKS ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "expected"),
+    [
+        (SigningAlgorithm.EDDSA, {"kty": "OKP", "crv": "Ed25519"}),
+        (SigningAlgorithm.RS256, {"kty": "RSA", "e": "AQAB"}),
+        (SigningAlgorithm.ES256, {"kty": "EC", "crv": "P-256"}),
+    ],
+)
+def test_the_jwks_publishes_only_public_members(
+    key_sets: dict[SigningAlgorithm, KeySet],
+    algorithm: SigningAlgorithm,
+    expected: dict[str, str],
+) -> None:
+    keys = key_sets[algorithm]
+
+    [jwk] = keys.jwks()
+
+    public_members = {
+        SigningAlgorithm.EDDSA: {"kty", "crv", "x"},
+        SigningAlgorithm.RS256: {"kty", "n", "e"},
+        SigningAlgorithm.ES256: {"kty", "crv", "x", "y"},
+    }[algorithm]
+    assert set(jwk) == public_members | {"kid", "alg", "use"}
+    assert not PRIVATE_JWK_MEMBERS & set(jwk)
+    assert expected.items() <= jwk.items()
+    assert jwk["kid"] == keys.signer.kid
+    assert jwk["alg"] == algorithm.value
+    assert jwk["use"] == "sig"
+    assert all(jwk[member] for member in public_members)
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS, ids=[a.value for a in ALGORITHMS])
+def test_a_service_can_verify_a_token_with_the_published_jwk_alone(
+    key_sets: dict[SigningAlgorithm, KeySet], algorithm: SigningAlgorithm
+) -> None:
+    keys = key_sets[algorithm]
+    [jwk] = keys.jwks()
+    token = user_token(codec_for(keys), "someone")
+
+    public_key = jwt.PyJWK(jwk).key
+    claims = jwt.decode(token, public_key, algorithms=[algorithm.value], audience=AUDIENCE)
+
+    assert claims["sub"] == "someone"
+    assert jwt.get_unverified_header(token)["kid"] == jwk["kid"]
+
+
+# -- tokens --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS, ids=[a.value for a in ALGORITHMS])
+def test_a_token_verifies_with_the_codec_that_issued_it(
+    key_sets: dict[SigningAlgorithm, KeySet], algorithm: SigningAlgorithm
+) -> None:
+    codec = codec_for(key_sets[algorithm])
+    subject = str(uuid.uuid4())
+
+    claims = codec.verify(user_token(codec, subject))
+
+    assert claims.subject == subject
+    assert claims.role == "user"
+
+
+@pytest.mark.parametrize(
+    ("issuer", "verifier"),
+    [(a, b) for a in ALGORITHMS for b in ALGORITHMS if a is not b],
+    ids=[f"{a.value}-to-{b.value}" for a in ALGORITHMS for b in ALGORITHMS if a is not b],
+)
+def test_a_token_of_another_algorithm_family_is_rejected(
+    key_sets: dict[SigningAlgorithm, KeySet],
+    issuer: SigningAlgorithm,
+    verifier: SigningAlgorithm,
+) -> None:
+    token = user_token(codec_for(key_sets[issuer]), str(uuid.uuid4()))
+
+    with pytest.raises(Unauthenticated) as rejected:
+        codec_for(key_sets[verifier]).verify(token)
+
+    assert rejected.value.reason == "TOKEN_INVALID"
