@@ -21,6 +21,7 @@ from typing import Any
 
 import structlog
 from cachetools import TTLCache
+from redis.asyncio.client import PubSub
 
 from server.cache.client import REDIS_ERRORS, Redis
 from server.cache.keys import RedisKeys
@@ -110,16 +111,19 @@ class LocalReplica:
                 raise
             except Exception as exc:  # noqa: BLE001 - Redis or the database failed: reconnect
                 if self._loaded:
+                    # It was live: a fresh outage starts again from the shortest wait.
                     self._log.warning("replication paused", error=type(exc).__name__)
+                    delay = HEARTBEAT_SECONDS
                 self._loaded = False
             await asyncio.sleep(delay)
             delay = min(delay * 2, _RECONNECT_MAX_SECONDS)
 
     async def _listen(self) -> None:
-        pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+        pubsub = self._redis.pubsub()
         heartbeat = json.dumps({"type": "heartbeat", "from": self._instance})
         try:
             await pubsub.subscribe(self._keys.events)
+            await self._subscription_confirmed(pubsub)
             await self._rebuild()
             beat_at = 0.0
             while True:
@@ -128,11 +132,22 @@ class LocalReplica:
                     beat_at = time.monotonic() + HEARTBEAT_SECONDS
                 wait = max(0.01, beat_at - time.monotonic())
                 message = await pubsub.get_message(timeout=wait)
-                if message is not None:
+                if message is not None and message.get("type") == "message":
                     self._apply(message.get("data"))
         finally:
             with contextlib.suppress(*REDIS_ERRORS):
                 await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    @staticmethod
+    async def _subscription_confirmed(pubsub: PubSub) -> None:
+        """`subscribe` returns once SUBSCRIBE is sent, and Redis may run other clients' PUBLISHes
+        before it: rebuilding then could miss an event committed after the read. Once Redis has
+        replied, every later event reaches this replica."""
+        async with asyncio.timeout(LIVE_WINDOW_SECONDS):
+            while True:
+                message = await pubsub.get_message(timeout=LIVE_WINDOW_SECONDS)
+                if message is not None and message.get("type") == "subscribe":
+                    return
 
     async def _rebuild(self) -> None:
         since = dt.datetime.now(dt.UTC) - self._retention
@@ -155,5 +170,8 @@ class LocalReplica:
                 self.revoked_here(uuid.UUID(i) for i in event["ids"])
             elif kind == "user_changed":
                 self.changed_here(uuid.UUID(event["id"]))
-        except (ValueError, KeyError, TypeError):
+        # AttributeError: uuid.UUID(7) of a non-string id; RecursionError: json.loads of a
+        # deeply nested payload. Neither may end the subscription (and cost every replica a
+        # reconnect and a rebuild).
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
             self._log.warning("unreadable event ignored")

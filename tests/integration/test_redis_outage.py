@@ -61,8 +61,10 @@ async def served(
 ) -> AsyncIterator[tuple[Application, grpc.aio.Channel]]:
     async with postgres_database() as database_url:
         backend = Backend("postgres", database_url, redis_server.url, "outage:")
+        # Redis is the only cache here: these tests watch its keys, which a read served from the
+        # process's own copy (tested in test_replication.py) would never refill.
         settings = settings_for_test(
-            backend, tmp_path, login_failures_per_account=FAILED_LOGINS_ALLOWED
+            backend, tmp_path, login_failures_per_account=FAILED_LOGINS_ALLOWED, user_cache_size=0
         )
         async with serving(settings) as pair:
             yield pair
