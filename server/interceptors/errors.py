@@ -97,7 +97,11 @@ def rich_status(
 
 
 async def abort_with(context: Context, status: grpc.Status) -> NoReturn:
-    await context.abort(status.code, status.details, status.trailing_metadata)
+    # Trailers given to abort() replace those set before, so the request id goes along again.
+    trailers = tuple(status.trailing_metadata)
+    if request_id := request_id_var.get():
+        trailers += (("x-request-id", request_id),)
+    await context.abort(status.code, status.details, trailers)
     raise AssertionError("unreachable: abort() raises")  # pragma: no cover
 
 

@@ -11,6 +11,8 @@ import sys
 
 import structlog
 
+from server.observability.log_output import stderr_logger_factory
+
 
 def configure_logging(*, level: str, json_logs: bool) -> None:
     shared: list[structlog.types.Processor] = [
@@ -27,7 +29,7 @@ def configure_logging(*, level: str, json_logs: bool) -> None:
     structlog.configure(
         processors=[*shared, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        logger_factory=stderr_logger_factory,
         cache_logger_on_first_use=True,
     )
     # Libraries that use the standard logging module (alembic, asyncio, grpc) go to stderr too.

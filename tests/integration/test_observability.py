@@ -30,7 +30,7 @@ def request_id_in(metadata: grpc.aio.Metadata | None) -> str | None:
     return str(values[0]) if values else None
 
 
-async def test_the_callers_request_id_is_echoed_in_the_initial_metadata(
+async def test_the_callers_request_id_is_echoed_in_the_trailing_metadata(
     channel: grpc.aio.Channel,
 ) -> None:
     call = health_pb2_grpc.HealthStub(channel).Check(
@@ -38,7 +38,7 @@ async def test_the_callers_request_id_is_echoed_in_the_initial_metadata(
         metadata=(("x-request-id", "caller-chosen-id-42"),),
     )
 
-    assert request_id_in(await call.initial_metadata()) == "caller-chosen-id-42"
+    assert request_id_in(await call.trailing_metadata()) == "caller-chosen-id-42"
     assert (await call).status == health_pb2.HealthCheckResponse.SERVING
 
 
@@ -49,8 +49,8 @@ async def test_a_request_id_is_generated_when_the_caller_sends_none(
     first = stub.Check(health_pb2.HealthCheckRequest(service=""))
     second = stub.Check(health_pb2.HealthCheckRequest(service=""))
 
-    first_id = request_id_in(await first.initial_metadata())
-    second_id = request_id_in(await second.initial_metadata())
+    first_id = request_id_in(await first.trailing_metadata())
+    second_id = request_id_in(await second.trailing_metadata())
     await first
     await second
 
@@ -67,7 +67,7 @@ async def test_an_oversized_request_id_is_replaced_by_a_generated_one(
         health_pb2.HealthCheckRequest(service=""), metadata=(("x-request-id", "r" * 129),)
     )
 
-    echoed = request_id_in(await call.initial_metadata())
+    echoed = request_id_in(await call.trailing_metadata())
     await call
 
     assert echoed is not None
@@ -83,7 +83,7 @@ async def test_a_failed_call_reports_the_request_id_it_was_given(
     with pytest.raises(grpc.aio.AioRpcError) as failed:
         await call
 
-    echoed = request_id_in(failed.value.initial_metadata())
+    echoed = request_id_in(failed.value.trailing_metadata())
     assert echoed is not None
     assert rich_error(failed.value).error_info.metadata["request_id"] == echoed
 
