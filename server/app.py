@@ -54,6 +54,7 @@ from server.services.auth import AuthService
 from server.services.limits import Limits
 from server.services.maintenance import purge_periodically
 from server.services.paging import PageTokens
+from server.services.service_accounts import ServiceAccountService
 from server.services.sessions import SessionService
 from server.services.users import UserService, utc_now
 from server.tasks import cancel_and_wait
@@ -82,6 +83,7 @@ class Services:
     codec: AccessTokenCodec
     redis_guard: RedisGuard
     replica: LocalReplica
+    service_accounts: ServiceAccountService
 
 
 def page_token_secret(settings: Settings) -> bytes:
@@ -182,6 +184,17 @@ async def built_services(
             limits=limits,
             page_tokens=page_tokens,
         )
+        service_accounts = ServiceAccountService(
+            db=db,
+            codec=codec,
+            limiter=limiter,
+            limits=limits,
+            page_tokens=page_tokens,
+            # Never longer than user tokens: signing keys are retained for that long.
+            token_ttl=min(dt.timedelta(seconds=settings.service_token_ttl_seconds), access_ttl),
+            secret_grace=dt.timedelta(seconds=settings.service_secret_grace_seconds),
+            clock=utc_now,
+        )
         auth = AuthService(
             db=db,
             hasher=hasher,
@@ -194,12 +207,15 @@ async def built_services(
             refresh_ttl=dt.timedelta(seconds=settings.refresh_token_ttl_seconds),
             reuse_grace=dt.timedelta(seconds=settings.refresh_reuse_grace_seconds),
             clock=utc_now,
+            service_token_live=service_accounts.token_live,
         )
         try:
             sessions = SessionService(
                 db=db, revocations=revocations, page_tokens=page_tokens, clock=utc_now
             )
-            yield Services(db, users, auth, sessions, revocations, codec, guard, replica)
+            yield Services(
+                db, users, auth, sessions, revocations, codec, guard, replica, service_accounts
+            )
         finally:
             await user_cache.close()
             await revocations.close()
@@ -258,9 +274,12 @@ async def running_application(
             UserServicer(services.users, clients), server
         )
         auth_pb2_grpc.add_AuthServiceServicer_to_server(
-            AuthServicer(services.auth, services.sessions, clients), server
+            AuthServicer(services.auth, services.sessions, services.service_accounts, clients),
+            server,
         )
-        sa_pb2_grpc.add_ServiceAccountServiceServicer_to_server(ServiceAccountServicer(), server)
+        sa_pb2_grpc.add_ServiceAccountServiceServicer_to_server(
+            ServiceAccountServicer(services.service_accounts), server
+        )
         health_pb2_grpc.add_HealthServicer_to_server(health.servicer, server)
         reflection.enable_server_reflection(
             (*APPLICATION_SERVICES, HEALTH_SERVICE, reflection.SERVICE_NAME), server

@@ -1,4 +1,5 @@
-"""The `userservice` command: serve, migrate, health, keys generate, create-admin."""
+"""The `userservice` command: serve, migrate, health, keys generate, create-admin,
+service-accounts."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import grpc.aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from pydantic import ValidationError
 
+from server import cli_service_accounts
 from server.app import built_services
 from server.cache.client import create_redis
 from server.config import Settings, SigningAlgorithm
@@ -214,6 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
     admin_cmd.add_argument("--email", required=True)
     admin_cmd.add_argument("--display-name", default="Administrator")
     admin_cmd.set_defaults(run=_create_admin)
+    cli_service_accounts.add_parser(commands, load_settings)
     return parser
 
 

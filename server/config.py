@@ -128,6 +128,15 @@ class Settings(BaseSettings):
     login_failure_window_seconds: int = Field(
         900, ge=1, description="Window of the failed-login counters."
     )
+    service_token_ttl_seconds: int = Field(
+        600, ge=30, description="Service-account access-token lifetime (at most the access TTL)."
+    )
+    service_secret_grace_seconds: int = Field(
+        3600, ge=0, description="How long a rotated client secret is still accepted."
+    )
+    service_token_failures_per_client: int = Field(
+        10, ge=1, description="Failed IssueServiceToken calls per client id per login window."
+    )
     signups_per_ip: int = Field(20, ge=1, description="CreateUser calls per client IP per window.")
     signup_window_seconds: int = Field(3600, ge=1, description="Window of the sign-up counter.")
     trusted_proxies: list[str] = Field(

@@ -51,6 +51,7 @@ class Principal:
     session_id: uuid.UUID | None = None
     role: Role | None = None
     scopes: frozenset[str] = field(default_factory=frozenset)
+    client_id: str = ""  # service accounts
 
     @property
     def user_id(self) -> uuid.UUID | None:
@@ -121,3 +122,45 @@ class UserChanges:
     email: str | None = None
     role: Role | None = None
     state: UserState | None = None
+
+
+class ServiceAccountState(enum.StrEnum):
+    ACTIVE = "active"
+    DISABLED = "disabled"
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceAccount:
+    """A machine identity: it authenticates with client credentials and holds scopes."""
+
+    id: uuid.UUID
+    client_id: str
+    display_name: str
+    scopes: tuple[str, ...]
+    state: ServiceAccountState
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    version: int
+
+    @property
+    def etag(self) -> str:
+        return f'W/"{self.version}"'
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedSecret:
+    """An account with its new client secret (shown once); after a rotation, until when the
+    previous secret is still accepted."""
+
+    account: ServiceAccount
+    client_secret: str
+    previous_secret_expires_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceAccountChanges:
+    """The fields UpdateServiceAccount was asked to change (None: leave as is)."""
+
+    display_name: str | None = None
+    scopes: tuple[str, ...] | None = None
+    state: ServiceAccountState | None = None

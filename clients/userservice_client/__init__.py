@@ -18,7 +18,13 @@ Accepting its tokens in another grpc.aio service::
 
 from userservice_client.channel import TlsOptions, create_channel
 from userservice_client.client import AsyncUserServiceClient, Role, State
-from userservice_client.credentials import Credentials, LoginSession, StaticToken, TokenClient
+from userservice_client.credentials import (
+    Credentials,
+    LoginSession,
+    ServiceCredentials,
+    StaticToken,
+    TokenClient,
+)
 from userservice_client.errors import (
     AbortedError,
     AlreadyExistsError,
@@ -62,6 +68,7 @@ __all__ = [
     "RateLimitedError",
     "RejectReason",
     "Role",
+    "ServiceCredentials",
     "State",
     "StaticToken",
     "TlsOptions",

@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from userservice.v1 import auth_pb2
 from userservice_client.base import ClientBase
 from userservice_client.calls import Metadata
@@ -11,7 +13,7 @@ from userservice_client.credentials import LoginSession
 
 
 class AuthServiceMethods(ClientBase):
-    """userservice.v1.AuthService, one method per RPC (IssueServiceToken not yet)."""
+    """userservice.v1.AuthService, one method per RPC."""
 
     async def login(
         self, email: str, password: str, *, timeout: float | None = None, metadata: Metadata = ()
@@ -38,6 +40,29 @@ class AuthServiceMethods(ClientBase):
         if isinstance(session, LoginSession) and session.refresh_token == refresh_token:
             session.adopt(pair)  # the old refresh token just died; keep the session usable
         return pair
+
+    async def issue_service_token(
+        self,
+        client_id: str,
+        client_secret: str,
+        scopes: Sequence[str] = (),
+        *,
+        timeout: float | None = None,
+        metadata: Metadata = (),
+    ) -> auth_pb2.TokenPair:
+        """A service account's access token (no refresh token); to have a client call as the
+        account and renew the token by itself, give it `ServiceCredentials` instead.
+
+        UnauthenticatedError (INVALID_CREDENTIALS) for a wrong client id or secret,
+        PermissionDeniedError (SCOPE_NOT_GRANTED) for a scope the account lacks,
+        RateLimitedError after too many failures.
+        """
+        request = auth_pb2.IssueServiceTokenRequest(
+            client_id=client_id, client_secret=client_secret, scopes=list(scopes)
+        )
+        return await self._call(
+            self._auth.IssueServiceToken, request, timeout, metadata, authenticated=False
+        )
 
     async def logout(
         self, refresh_token: str = "", *, timeout: float | None = None, metadata: Metadata = ()

@@ -113,6 +113,18 @@ class ClientBase(abc.ABC):
     ) -> auth_pb2.TokenPair:
         """Rotates a refresh token (what `LoginSession` needs of the client)."""
 
+    @abc.abstractmethod
+    async def issue_service_token(
+        self,
+        client_id: str,
+        client_secret: str,
+        scopes: Sequence[str] = (),
+        *,
+        timeout: float | None = None,
+        metadata: Metadata = (),
+    ) -> auth_pb2.TokenPair:
+        """A service account's access token (what `ServiceCredentials` needs of the client)."""
+
     async def _call(
         self,
         method: grpc.aio.UnaryUnaryMultiCallable[RequestT, ResponseT],

@@ -1,14 +1,14 @@
 """How a client authenticates its calls.
 
 A `Credentials` object is asked for the `authorization` header before each call that needs one,
-and told when the server answered that the token has expired. Two kinds exist today:
+and told when the server answered that the token has expired. Three kinds exist:
 
 - `StaticToken`: a token obtained elsewhere (forwarded from the caller's caller, for instance).
 - `LoginSession`: the token pair of a login; it refreshes the access token shortly before it
   expires, once for any number of concurrent calls, and again if the server finds it expired.
-
-The interface is small on purpose so that a client-credentials mode for service accounts (an
-access token from IssueServiceToken, re-issued when it runs out) fits beside them.
+- `ServiceCredentials`: a service account's client id and secret; it obtains an access token
+  from IssueServiceToken and obtains a new one shortly before it expires (there is no refresh
+  token), or when the server finds it expired.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from userservice.v1 import auth_pb2
@@ -40,6 +40,12 @@ class TokenClient(Protocol):
 
     async def refresh_token(self, refresh_token: str) -> auth_pb2.TokenPair:
         """Rotates a refresh token (AuthService.RefreshToken)."""
+        ...
+
+    async def issue_service_token(
+        self, client_id: str, client_secret: str, scopes: Sequence[str] = ()
+    ) -> auth_pb2.TokenPair:
+        """A service account's access token (AuthService.IssueServiceToken)."""
         ...
 
 
@@ -151,4 +157,87 @@ class LoginSession(Credentials):
         return f"LoginSession(session_id={self.session_id!r})"
 
 
-__all__ = ["Credentials", "LoginSession", "StaticToken", "TokenClient", "bearer"]
+class ServiceCredentials(Credentials):
+    """A service account's client credentials (client-credentials mode).
+
+    The first call obtains an access token with IssueServiceToken; a token that expires within
+    `refresh_margin` is replaced before the call, and one the server reports expired is replaced
+    once and the call repeated. Concurrent calls share one issuance. `scopes` asks for a subset
+    of the account's scopes (empty: all of them). The secret never appears in `repr`.
+    """
+
+    def __init__(
+        self,
+        client_id: str,
+        client_secret: str,
+        scopes: Sequence[str] = (),
+        *,
+        refresh_margin: dt.timedelta = DEFAULT_REFRESH_MARGIN,
+        clock: Clock = utc_now,
+    ) -> None:
+        self._client_id = client_id
+        self._client_secret = client_secret
+        self._scopes = tuple(scopes)
+        self._refresh_margin = refresh_margin
+        self._clock = clock
+        self._lock = asyncio.Lock()
+        self._tokens: auth_pb2.TokenPair | None = None
+
+    @property
+    def client_id(self) -> str:
+        """The service account's client id."""
+        return self._client_id
+
+    @property
+    def access_token(self) -> str | None:
+        """The current access token, None before the first call."""
+        return None if self._tokens is None else self._tokens.access_token
+
+    def adopt(self, tokens: auth_pb2.TokenPair) -> None:
+        """Takes over a token obtained elsewhere for this account (it is renewed when stale)."""
+        self._tokens = tokens
+
+    def _expiring(self) -> bool:
+        if self._tokens is None:
+            return True
+        if not self._tokens.HasField("access_token_expire_time"):
+            return False
+        expires_at = self._tokens.access_token_expire_time.ToDatetime(dt.UTC)
+        return expires_at - self._clock() <= self._refresh_margin
+
+    async def _issue(self, client: TokenClient, stale: str | None) -> bool:
+        async with self._lock:
+            if self.access_token != stale:
+                return True  # another call obtained a new token while this one waited
+            self._tokens = await client.issue_service_token(
+                self._client_id, self._client_secret, self._scopes
+            )
+            return True
+
+    async def authorization(self, client: TokenClient) -> str | None:
+        """`Bearer <access token>`, obtaining a new token first when needed."""
+        if self._expiring():
+            await self._issue(client, self.access_token)
+        assert self._tokens is not None
+        return bearer(self._tokens.access_token)
+
+    async def on_expired(self, client: TokenClient, rejected: str | None = None) -> bool:
+        """Obtains a new token (once, whatever the number of calls that saw it expire)."""
+        if self._tokens is None:
+            return False
+        if rejected is not None and rejected != bearer(self._tokens.access_token):
+            return True
+        return await self._issue(client, self._tokens.access_token)
+
+    def __repr__(self) -> str:
+        return f"ServiceCredentials(client_id={self._client_id!r})"
+
+
+__all__ = [
+    "Credentials",
+    "LoginSession",
+    "ServiceCredentials",
+    "StaticToken",
+    "TokenClient",
+    "bearer",
+]

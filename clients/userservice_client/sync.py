@@ -224,6 +224,22 @@ class UserServiceClient:
             self._client.refresh_token(refresh_token, timeout=timeout, metadata=metadata)
         )
 
+    def issue_service_token(
+        self,
+        client_id: str,
+        client_secret: str,
+        scopes: Sequence[str] = (),
+        *,
+        timeout: float | None = None,
+        metadata: Metadata = (),
+    ) -> auth_pb2.TokenPair:
+        """See `AsyncUserServiceClient.issue_service_token`."""
+        return self._run(
+            self._client.issue_service_token(
+                client_id, client_secret, scopes, timeout=timeout, metadata=metadata
+            )
+        )
+
     def logout(
         self, refresh_token: str = "", *, timeout: float | None = None, metadata: Metadata = ()
     ) -> None:

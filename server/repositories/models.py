@@ -25,7 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from server.domain import Role, UserState
+from server.domain import Role, ServiceAccountState, UserState
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):
@@ -140,10 +140,35 @@ class IdempotencyRecord(Base):
     expires_at: Mapped[dt.datetime]
 
 
+class ServiceAccountRow(Base):
+    """A service account: client credentials (hashes only) and the scopes it may be granted."""
+
+    __tablename__ = "service_accounts"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    # Space-separated, as in the token's `scope` claim.
+    scopes: Mapped[str] = mapped_column(String(512))
+    state: Mapped[ServiceAccountState] = mapped_column(
+        _enum(ServiceAccountState, "service_account_state")
+    )
+    secret_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    # After a rotation, the previous secret is accepted until previous_secret_expires_at.
+    previous_secret_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32))
+    previous_secret_expires_at: Mapped[dt.datetime | None]
+    # Tokens issued at or before this second are refused (set on disable and on lost scopes).
+    tokens_revoked_at: Mapped[dt.datetime | None]
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[dt.datetime]
+    updated_at: Mapped[dt.datetime]
+
+
 __all__ = [
     "Base",
     "IdempotencyRecord",
     "RefreshTokenRow",
+    "ServiceAccountRow",
     "SessionRow",
     "UserRow",
 ]

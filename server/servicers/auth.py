@@ -14,6 +14,7 @@ from server.servicers.convert import (
     token_pair_to_proto,
 )
 from server.services.auth import AuthService
+from server.services.service_accounts import ServiceAccountService
 from server.services.sessions import SessionService
 from userservice.v1 import auth_pb2, auth_pb2_grpc
 
@@ -23,9 +24,14 @@ _EMPTY = empty_pb2.Empty()
 
 class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
     def __init__(
-        self, auth: AuthService, sessions: SessionService, clients: ClientResolver
+        self,
+        auth: AuthService,
+        sessions: SessionService,
+        service_accounts: ServiceAccountService,
+        clients: ClientResolver,
     ) -> None:
         self._auth = auth
+        self._service_accounts = service_accounts
         self._sessions = sessions
         self._clients = clients
 
@@ -84,4 +90,10 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
     async def IssueServiceToken(
         self, request: auth_pb2.IssueServiceTokenRequest, context: Context
     ) -> auth_pb2.TokenPair:
-        raise NotImplementedError
+        pair = await self._service_accounts.issue_token(
+            request.client_id,
+            request.client_secret,
+            list(request.scopes),
+            self._clients.resolve(context),
+        )
+        return token_pair_to_proto(pair)

@@ -1,4 +1,4 @@
-"""userservice.v1.ServiceAccountService."""
+"""userservice.v1.ServiceAccountService (administrators only, per the policy table)."""
 
 from __future__ import annotations
 
@@ -6,39 +6,115 @@ from typing import Any
 
 from google.protobuf import empty_pb2
 
+from server.domain import ServiceAccount, ServiceAccountChanges, ServiceAccountState
+from server.errors import FieldViolation, InvalidArgument
+from server.servicers.convert import timestamp
+from server.services.service_accounts import ServiceAccountService
 from userservice.v1 import service_account_pb2 as sa_pb2
 from userservice.v1 import service_account_pb2_grpc as sa_pb2_grpc
 
 Context = Any
+_EMPTY = empty_pb2.Empty()
+UPDATABLE_PATHS = frozenset({"display_name", "scopes", "state"})
+_STATE_TO_PROTO = {
+    ServiceAccountState.ACTIVE: sa_pb2.ServiceAccount.STATE_ACTIVE,
+    ServiceAccountState.DISABLED: sa_pb2.ServiceAccount.STATE_DISABLED,
+}
+_STATE_FROM_PROTO = {v: k for k, v in _STATE_TO_PROTO.items()}
+
+
+def account_to_proto(account: ServiceAccount) -> sa_pb2.ServiceAccount:
+    return sa_pb2.ServiceAccount(
+        id=str(account.id),
+        client_id=account.client_id,
+        display_name=account.display_name,
+        scopes=list(account.scopes),
+        state=_STATE_TO_PROTO[account.state],
+        create_time=timestamp(account.created_at),
+        update_time=timestamp(account.updated_at),
+        etag=account.etag,
+    )
+
+
+def account_changes(request: sa_pb2.UpdateServiceAccountRequest) -> ServiceAccountChanges:
+    paths = list(request.update_mask.paths)
+    if not paths:
+        raise InvalidArgument.for_field(
+            "update_mask", f"must name fields: {sorted(UPDATABLE_PATHS)}"
+        )
+    bad = [path for path in paths if path not in UPDATABLE_PATHS]
+    if bad:
+        raise InvalidArgument(
+            f"update_mask: cannot update {', '.join(bad)}",
+            [FieldViolation("update_mask", f"{path!r} is unknown or read-only") for path in bad],
+            reason="INVALID_UPDATE_MASK",
+        )
+    account = request.service_account
+    state = None
+    if "state" in paths:
+        state = _STATE_FROM_PROTO.get(account.state)
+        if state is None:
+            raise InvalidArgument.for_field(
+                "service_account.state", "must be STATE_ACTIVE or STATE_DISABLED"
+            )
+    return ServiceAccountChanges(
+        display_name=account.display_name if "display_name" in paths else None,
+        scopes=tuple(account.scopes) if "scopes" in paths else None,
+        state=state,
+    )
 
 
 class ServiceAccountServicer(sa_pb2_grpc.ServiceAccountServiceServicer):
+    def __init__(self, accounts: ServiceAccountService) -> None:
+        self._accounts = accounts
+
     async def CreateServiceAccount(
         self, request: sa_pb2.CreateServiceAccountRequest, context: Context
     ) -> sa_pb2.CreateServiceAccountResponse:
-        raise NotImplementedError
+        made = await self._accounts.create(
+            display_name=request.display_name, scopes=list(request.scopes)
+        )
+        return sa_pb2.CreateServiceAccountResponse(
+            service_account=account_to_proto(made.account), client_secret=made.client_secret
+        )
 
     async def GetServiceAccount(
         self, request: sa_pb2.GetServiceAccountRequest, context: Context
     ) -> sa_pb2.ServiceAccount:
-        raise NotImplementedError
+        return account_to_proto(await self._accounts.get(request.id))
 
     async def ListServiceAccounts(
         self, request: sa_pb2.ListServiceAccountsRequest, context: Context
     ) -> sa_pb2.ListServiceAccountsResponse:
-        raise NotImplementedError
+        accounts, token = await self._accounts.list(
+            size=request.page_size, token=request.page_token
+        )
+        return sa_pb2.ListServiceAccountsResponse(
+            service_accounts=[account_to_proto(a) for a in accounts], next_page_token=token
+        )
 
     async def UpdateServiceAccount(
         self, request: sa_pb2.UpdateServiceAccountRequest, context: Context
     ) -> sa_pb2.ServiceAccount:
-        raise NotImplementedError
+        account = await self._accounts.update(
+            request.service_account.id,
+            account_changes(request),
+            etag=request.service_account.etag,
+        )
+        return account_to_proto(account)
 
     async def RotateServiceAccountSecret(
         self, request: sa_pb2.RotateServiceAccountSecretRequest, context: Context
     ) -> sa_pb2.RotateServiceAccountSecretResponse:
-        raise NotImplementedError
+        rotated = await self._accounts.rotate_secret(request.id)
+        return sa_pb2.RotateServiceAccountSecretResponse(
+            service_account=account_to_proto(rotated.account),
+            client_secret=rotated.client_secret,
+            previous_secret_expire_time=timestamp(rotated.previous_secret_expires_at),
+        )
 
     async def DeleteServiceAccount(
         self, request: sa_pb2.DeleteServiceAccountRequest, context: Context
     ) -> empty_pb2.Empty:
-        raise NotImplementedError
+        await self._accounts.delete(request.id, etag=request.etag)
+        return _EMPTY

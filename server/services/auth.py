@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import structlog
 
@@ -38,6 +38,9 @@ from server.services.inputs import normalize_email, require_text
 from server.services.limits import Limits, rate_limited
 
 Clock = Callable[[], dt.datetime]
+# The client id of a service account whose token (subject, issued at) may still be honoured;
+# None when it must be refused.
+ServiceTokenLive = Callable[[str, dt.datetime], Awaitable[str | None]]
 MAX_REFRESH_TOKEN_LENGTH = 128
 
 
@@ -65,8 +68,10 @@ class AuthService:
         refresh_ttl: dt.timedelta,
         reuse_grace: dt.timedelta,
         clock: Clock,
+        service_token_live: ServiceTokenLive,
     ) -> None:
         self._db = db
+        self._service_token_live = service_token_live
         self._hasher = hasher
         self._codec = codec
         self._verifier = verifier
@@ -221,10 +226,15 @@ class AuthService:
         """The caller behind an access token; Unauthenticated when it must not be honoured."""
         claims = self._verifier.verify(token)
         if claims.is_service:
+            # A disabled or deleted account, or one whose tokens were revoked, is refused at once.
+            client_id = await self._service_token_live(claims.subject, claims.issued_at)
+            if client_id is None:
+                raise Unauthenticated("the token has been revoked", reason="TOKEN_REVOKED")
             return Principal(
                 subject=claims.subject,
                 expires_at=claims.expires_at,
                 scopes=frozenset(claims.scopes),
+                client_id=client_id,
             )
         principal = _user_principal(claims)
         assert principal.session_id is not None
@@ -260,7 +270,7 @@ class AuthService:
             role=subject.role,
             expires_at=subject.expires_at,
             scopes=tuple(sorted(subject.scopes)),
-            client_id="" if subject.user_id else subject.subject,
+            client_id=subject.client_id,
         )
 
     def jwks(self) -> list[dict[str, str]]:

@@ -14,6 +14,7 @@ class Limits:
     login_account: Limit
     login_ip: Limit
     signup_ip: Limit
+    service_client: Limit
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Limits:
@@ -22,6 +23,9 @@ class Limits:
             login_account=Limit("login_account", settings.login_failures_per_account, window),
             login_ip=Limit("login_ip", settings.login_failures_per_ip, window),
             signup_ip=Limit("signup_ip", settings.signups_per_ip, settings.signup_window_seconds),
+            service_client=Limit(
+                "service_client", settings.service_token_failures_per_client, window
+            ),
         )
 
 

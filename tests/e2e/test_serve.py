@@ -107,22 +107,28 @@ def test_grpcurl_finds_every_service_by_reflection(tmp_path: Path) -> None:
     assert "rpc GetUser ( .userservice.v1.GetUserRequest )" in described.stdout
 
 
-def test_an_unbuilt_rpc_answers_unimplemented_with_error_info(tmp_path: Path) -> None:
-    # IssueServiceToken: public (no token needed to reach the servicer) and among the last to be
-    # built. Once it is built, point this at another public RPC that is not, or delete the test.
+def test_issue_service_token_with_unknown_credentials_answers_with_error_info(
+    tmp_path: Path,
+) -> None:
+    # IssueServiceToken is public: no token is needed to reach the servicer, whose answer to
+    # credentials it does not know is UNAUTHENTICATED with ErrorInfo.
     with running_service(embedded_env(tmp_path), cwd=tmp_path) as service:
         result = grpcurl(
             f"127.0.0.1:{service.port}",
             "userservice.v1.AuthService/IssueServiceToken",
-            flags=("-format-error", "-d", "{}"),
+            flags=(
+                "-format-error",
+                "-d",
+                '{"client_id": "svc_unknown", "client_secret": "not-a-secret"}',
+            ),
         )
 
-    assert result.returncode == 64 + grpc.StatusCode.UNIMPLEMENTED.value[0], result.stderr
+    assert result.returncode == 64 + grpc.StatusCode.UNAUTHENTICATED.value[0], result.stderr
     status = json.loads(result.stderr)  # grpcurl writes the formatted error to stderr
-    assert status["code"] == grpc.StatusCode.UNIMPLEMENTED.value[0]
+    assert status["code"] == grpc.StatusCode.UNAUTHENTICATED.value[0]
     [info] = status["details"]
     assert info["@type"] == "type.googleapis.com/google.rpc.ErrorInfo"
-    assert info["reason"] == "UNIMPLEMENTED"
+    assert info["reason"] == "INVALID_CREDENTIALS"
     assert info["domain"] == "userservice"
 
 
