@@ -17,11 +17,12 @@ from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from typing import Any
 
 import grpc.aio
 import structlog
 from grpc_health.v1 import health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from server.cache.client import Redis, create_redis
@@ -33,6 +34,7 @@ from server.cache.revocations import RevocationStore
 from server.cache.users import UserCache
 from server.config import Settings
 from server.interceptors.auth import AuthInterceptor
+from server.interceptors.base import WrappedRegistry
 from server.interceptors.errors import ErrorInterceptor
 from server.interceptors.metrics import MetricsInterceptor
 from server.interceptors.request_log import RequestLogInterceptor
@@ -268,21 +270,27 @@ async def running_application(
             ErrorInterceptor(log),
             AuthInterceptor(services.auth.authenticate, signup_enabled=settings.signup_enabled),
         ]
-        server = create_server(settings, interceptors, reuse_port=reuse_port)
+        server = create_server(settings, (), reuse_port=reuse_port)
+        # Our interceptors wrap every handler once, here, instead of running per call through
+        # grpc's interceptor chain (see WrappedRegistry for the measured reason).
+        registry: Any = WrappedRegistry(server, interceptors)
         clients = ClientResolver(settings.trusted_proxies)
         user_pb2_grpc.add_UserServiceServicer_to_server(
-            UserServicer(services.users, clients), server
+            UserServicer(services.users, clients), registry
         )
         auth_pb2_grpc.add_AuthServiceServicer_to_server(
             AuthServicer(services.auth, services.sessions, services.service_accounts, clients),
-            server,
+            registry,
         )
         sa_pb2_grpc.add_ServiceAccountServiceServicer_to_server(
-            ServiceAccountServicer(services.service_accounts), server
+            ServiceAccountServicer(services.service_accounts), registry
         )
-        health_pb2_grpc.add_HealthServicer_to_server(health.servicer, server)
-        reflection.enable_server_reflection(
-            (*APPLICATION_SERVICES, HEALTH_SERVICE, reflection.SERVICE_NAME), server
+        health_pb2_grpc.add_HealthServicer_to_server(health.servicer, registry)
+        reflection_pb2_grpc.add_ServerReflectionServicer_to_server(
+            reflection.aio.ReflectionServicer(  # type: ignore[attr-defined]
+                (*APPLICATION_SERVICES, HEALTH_SERVICE, reflection.SERVICE_NAME)
+            ),
+            registry,
         )
         credentials = server_credentials(
             settings.tls_cert_file, settings.tls_key_file, settings.tls_client_ca_file
