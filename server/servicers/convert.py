@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from google.protobuf import timestamp_pb2
+from google.protobuf import field_mask_pb2, timestamp_pb2
 
 from server.domain import Role, SessionInfo, TokenIntrospection, TokenPair, User, UserState
-from server.errors import InvalidArgument
+from server.errors import FieldViolation, InvalidArgument
 from userservice.v1 import auth_pb2, user_pb2
 
 _ROLE_TO_PROTO = {Role.USER: user_pb2.User.ROLE_USER, Role.ADMIN: user_pb2.User.ROLE_ADMIN}
@@ -96,3 +96,18 @@ def session_to_proto(session: SessionInfo, *, current: bool) -> auth_pb2.Session
         user_agent=session.user_agent,
         current=current,
     )
+
+
+def mask_paths(mask: field_mask_pb2.FieldMask, allowed: frozenset[str]) -> frozenset[str]:
+    """The paths of an update's FieldMask; none, or an unknown or read-only one, is invalid."""
+    paths = list(mask.paths)
+    if not paths:
+        raise InvalidArgument.for_field("update_mask", f"must name fields: {sorted(allowed)}")
+    bad = [path for path in paths if path not in allowed]
+    if bad:
+        raise InvalidArgument(
+            f"update_mask: cannot update {', '.join(bad)}",
+            [FieldViolation("update_mask", f"{path!r} is unknown or read-only") for path in bad],
+            reason="INVALID_UPDATE_MASK",
+        )
+    return frozenset(paths)

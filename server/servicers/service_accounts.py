@@ -7,8 +7,8 @@ from typing import Any
 from google.protobuf import empty_pb2
 
 from server.domain import ServiceAccount, ServiceAccountChanges, ServiceAccountState
-from server.errors import FieldViolation, InvalidArgument
-from server.servicers.convert import timestamp
+from server.errors import InvalidArgument
+from server.servicers.convert import mask_paths, timestamp
 from server.services.service_accounts import ServiceAccountService
 from userservice.v1 import service_account_pb2 as sa_pb2
 from userservice.v1 import service_account_pb2_grpc as sa_pb2_grpc
@@ -37,18 +37,7 @@ def account_to_proto(account: ServiceAccount) -> sa_pb2.ServiceAccount:
 
 
 def account_changes(request: sa_pb2.UpdateServiceAccountRequest) -> ServiceAccountChanges:
-    paths = list(request.update_mask.paths)
-    if not paths:
-        raise InvalidArgument.for_field(
-            "update_mask", f"must name fields: {sorted(UPDATABLE_PATHS)}"
-        )
-    bad = [path for path in paths if path not in UPDATABLE_PATHS]
-    if bad:
-        raise InvalidArgument(
-            f"update_mask: cannot update {', '.join(bad)}",
-            [FieldViolation("update_mask", f"{path!r} is unknown or read-only") for path in bad],
-            reason="INVALID_UPDATE_MASK",
-        )
+    paths = mask_paths(request.update_mask, UPDATABLE_PATHS)
     account = request.service_account
     state = None
     if "state" in paths:

@@ -7,10 +7,10 @@ from typing import Any
 from google.protobuf import empty_pb2
 
 from server.domain import UserChanges
-from server.errors import FieldViolation, InvalidArgument
+from server.errors import InvalidArgument
 from server.interceptors.call_context import authenticated_principal, current_principal
 from server.servicers.client import ClientResolver
-from server.servicers.convert import role_from_proto, state_from_proto, user_to_proto
+from server.servicers.convert import mask_paths, role_from_proto, state_from_proto, user_to_proto
 from server.services.users import UserService
 from userservice.v1 import user_pb2, user_pb2_grpc
 
@@ -21,18 +21,7 @@ UPDATABLE_PATHS = frozenset({"display_name", "email", "role", "state"})
 
 def user_changes(request: user_pb2.UpdateUserRequest) -> UserChanges:
     """The FieldMask and the user message → what to change; bad paths are INVALID_ARGUMENT."""
-    paths = list(request.update_mask.paths)
-    if not paths:
-        raise InvalidArgument.for_field(
-            "update_mask", f"must name fields: {sorted(UPDATABLE_PATHS)}"
-        )
-    bad = [path for path in paths if path not in UPDATABLE_PATHS]
-    if bad:
-        raise InvalidArgument(
-            f"update_mask: cannot update {', '.join(bad)}",
-            [FieldViolation("update_mask", f"{path!r} is unknown or read-only") for path in bad],
-            reason="INVALID_UPDATE_MASK",
-        )
+    paths = mask_paths(request.update_mask, UPDATABLE_PATHS)
     user = request.user
     role = role_from_proto(user.role, field="user.role") if "role" in paths else None
     state = state_from_proto(user.state, field="user.state") if "state" in paths else None
