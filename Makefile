@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 BUF_VERSION := 1.75.0
 BUF := .tools/node_modules/.bin/buf
 
-.PHONY: run test lint fmt proto proto-check buf-lint bench clean
+.PHONY: run test lint fmt proto proto-check buf-lint bench bench-growth clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -43,8 +43,11 @@ $(BUF):
 buf-lint: $(BUF)
 	cd protos && ../$(BUF) lint
 
-bench: $(STAMP)
+bench: $(STAMP) ## hot paths against the empty-RPC ceiling
 	$(BIN)/python -m bench
+
+bench-growth: $(STAMP) ## ListUsers and GetUser misses at 10k vs 1M users (PostgreSQL)
+	$(BIN)/python -m bench.growth
 
 clean:
 	rm -rf $(VENV) .tools .mypy_cache .pytest_cache .ruff_cache
