@@ -35,7 +35,7 @@ class _EmptyService(grpc.GenericRpcHandler):  # type: ignore[misc]
 
 async def serve(port: int) -> int:
     settings = Settings(_env_file=None, port=port, host="127.0.0.1")  # type: ignore[call-arg]
-    server = create_server(settings, [], reuse_port=False)
+    server = create_server(settings, reuse_port=False)
     server.add_generic_rpc_handlers((_EmptyService(),))
     bound = bind(server, f"127.0.0.1:{port}", None)
     await server.start()

@@ -33,11 +33,8 @@ from server.cache.replica import LocalReplica
 from server.cache.revocations import RevocationStore
 from server.cache.users import UserCache
 from server.config import Settings
-from server.interceptors.auth import AuthInterceptor
-from server.interceptors.base import WrappedRegistry
-from server.interceptors.errors import ErrorInterceptor
-from server.interceptors.metrics import MetricsInterceptor
-from server.interceptors.request_log import RequestLogInterceptor
+from server.interceptors.pipeline import CallPipeline, PipelineRegistry
+from server.interceptors.request_log import AccessLog
 from server.observability.health import HealthReporter
 from server.observability.metrics import GrpcMetrics, MetricsListener, start_metrics_listener
 from server.repositories import migrations
@@ -264,16 +261,17 @@ async def running_application(
         )
         await health.hold()
 
-        interceptors = [
-            RequestLogInterceptor(log),
-            MetricsInterceptor(metrics),
-            ErrorInterceptor(log),
-            AuthInterceptor(services.auth.authenticate, signup_enabled=settings.signup_enabled),
-        ]
-        server = create_server(settings, (), reuse_port=reuse_port)
-        # Our interceptors wrap every handler once, here, instead of running per call through
-        # grpc's interceptor chain (see WrappedRegistry for the measured reason).
-        registry: Any = WrappedRegistry(server, interceptors)
+        pipeline = CallPipeline(
+            metrics=metrics,
+            access_log=AccessLog(log, level=settings.log_level, json_lines=settings.json_logs),
+            authenticate=services.auth.authenticate,
+            signup_enabled=settings.signup_enabled,
+            logger=log,
+        )
+        server = create_server(settings, reuse_port=reuse_port)
+        # The pipeline wraps every handler once, here, instead of running per call through
+        # grpc's interceptor chain (see server/interceptors/pipeline.py for the measured reason).
+        registry: Any = PipelineRegistry(server, pipeline)
         clients = ClientResolver(settings.trusted_proxies)
         user_pb2_grpc.add_UserServiceServicer_to_server(
             UserServicer(services.users, clients), registry

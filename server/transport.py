@@ -1,8 +1,6 @@
-"""The grpc.aio server: explicit options, interceptors in order, and a checked bind."""
+"""The grpc.aio server: explicit options and a checked bind."""
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 import grpc
 import grpc.aio
@@ -34,14 +32,8 @@ def server_options(settings: Settings, *, reuse_port: bool) -> list[tuple[str, i
     ]
 
 
-def create_server(
-    settings: Settings,
-    interceptors: Sequence[grpc.aio.ServerInterceptor],  # type: ignore[type-arg]
-    *,
-    reuse_port: bool,
-) -> grpc.aio.Server:
+def create_server(settings: Settings, *, reuse_port: bool) -> grpc.aio.Server:
     return grpc.aio.server(
-        interceptors=interceptors,
         options=server_options(settings, reuse_port=reuse_port),
         maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
     )

@@ -7,9 +7,7 @@ into INVALID_ARGUMENT: grpc.aio would otherwise answer it with an unhelpful UNKN
 from __future__ import annotations
 
 import asyncio
-import inspect
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from typing import Any, Final, NoReturn
 
 import grpc
@@ -20,14 +18,7 @@ from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from server import errors
-from server.interceptors.base import (
-    Behavior,
-    CallInfo,
-    Context,
-    Handler,
-    WrappingInterceptor,
-    replace_behavior,
-)
+from server.interceptors.base import CallInfo, Context, Handler
 from server.interceptors.call_context import request_id_var
 
 ERROR_DOMAIN: Final = "userservice"
@@ -115,66 +106,37 @@ def _tolerant(deserializer: Callable[[bytes], Any]) -> Callable[[bytes], Any]:
     return deserialize
 
 
-class ErrorInterceptor(WrappingInterceptor):
-    def __init__(self, logger: structlog.typing.FilteringBoundLogger) -> None:
-        super().__init__()
-        self._log = logger
+def tolerant_request_deserializer(handler: Handler) -> Handler:
+    """`handler` with a deserializer that yields UNPARSABLE instead of raising."""
+    if handler.request_streaming or handler.request_deserializer is None:
+        return handler
+    return handler._replace(  # type: ignore[attr-defined,no-any-return]
+        request_deserializer=_tolerant(handler.request_deserializer)
+    )
 
-    def wrap(self, handler: Handler, call: CallInfo) -> Handler:
-        wrapped = super().wrap(handler, call)
-        if handler.request_streaming or handler.request_deserializer is None:
-            return wrapped
-        inner: Behavior = getattr(
-            wrapped, "unary_stream" if handler.response_streaming else "unary_unary"
-        )
-        if inspect.isasyncgenfunction(inner):
 
-            async def stream(request: Any, context: Context) -> AsyncIterator[Any]:
-                if request is UNPARSABLE:
-                    await self._reject_unparsable(context)
-                async for response in inner(request, context):
-                    yield response
+def malformed_request() -> grpc.Status:
+    message = "the request message could not be parsed (wire format or invalid UTF-8)"
+    return rich_status(grpc.StatusCode.INVALID_ARGUMENT, message, "MALFORMED_REQUEST")
 
-            behavior: Behavior = stream
-        else:
 
-            async def unary(request: Any, context: Context) -> Any:
-                if request is UNPARSABLE:
-                    await self._reject_unparsable(context)
-                return await inner(request, context)
-
-            behavior = unary
-        return replace_behavior(
-            wrapped, behavior, request_deserializer=_tolerant(handler.request_deserializer)
-        )
-
-    async def _reject_unparsable(self, context: Context) -> NoReturn:
-        message = "the request message could not be parsed (wire format or invalid UTF-8)"
-        await abort_with(
-            context, rich_status(grpc.StatusCode.INVALID_ARGUMENT, message, "MALFORMED_REQUEST")
-        )
-
-    @asynccontextmanager
-    async def around(self, call: CallInfo, context: Context) -> AsyncIterator[None]:
-        try:
-            yield
-        except errors.DomainError as error:
-            code = status_code_of(error)
-            await abort_with(context, rich_status(code, error.message, error.reason, error=error))
-        except (grpc.aio.AbortError, asyncio.CancelledError, GeneratorExit):
-            raise
-        except NotImplementedError:
-            await abort_with(
-                context,
-                rich_status(
-                    grpc.StatusCode.UNIMPLEMENTED,
-                    f"{call.method} is not implemented yet",
-                    "UNIMPLEMENTED",
-                ),
-            )
-        except Exception:  # noqa: BLE001 - not swallowed: logged, answered INTERNAL
-            # A bug: logged once, here, with its traceback; the caller learns nothing of it.
-            self._log.exception("unhandled error", method=call.full_method)
-            await abort_with(
-                context, rich_status(grpc.StatusCode.INTERNAL, INTERNAL_MESSAGE, "INTERNAL")
-            )
+def answer_for(
+    error: BaseException, call: CallInfo, log: structlog.typing.FilteringBoundLogger
+) -> tuple[grpc.StatusCode, grpc.Status | None]:
+    """The status a call that raised `error` ends with, and the status to abort with (None when
+    the error must propagate as it is: grpc's own abort, cancellation, interpreter exits)."""
+    if isinstance(error, errors.DomainError):
+        code = status_code_of(error)
+        return code, rich_status(code, error.message, error.reason, error=error)
+    if isinstance(error, NotImplementedError):
+        message = f"{call.method} is not implemented yet"
+        code = grpc.StatusCode.UNIMPLEMENTED
+        return code, rich_status(code, message, "UNIMPLEMENTED")
+    if isinstance(error, (grpc.aio.AbortError, asyncio.CancelledError, GeneratorExit)):
+        return grpc.StatusCode.UNKNOWN, None  # the final code is read from the context
+    if isinstance(error, Exception):
+        # A bug: logged once, here, with its traceback; the caller learns nothing of it.
+        log.error("unhandled error", method=call.full_method, exc_info=error)
+        code = grpc.StatusCode.INTERNAL
+        return code, rich_status(code, INTERNAL_MESSAGE, "INTERNAL")
+    return grpc.StatusCode.UNKNOWN, None

@@ -1,63 +1,107 @@
-"""Request id (`x-request-id` taken or generated, echoed in the trailers) and one access-log line
-per call."""
+"""Request ids (`x-request-id` taken when sane, else generated) and the access log: one line per
+finished call with method, peer, code, duration, user and request id.
+
+The access line is the one log line every call writes, so it skips structlog's processor chain:
+in JSON mode it is encoded here, with the same keys as every other line (`event`, `level`,
+`timestamp`), and handed to the same batched stderr writer. Measured on the empty-RPC service,
+the structlog call was the largest single cost of the per-call wrapper.
+"""
 
 from __future__ import annotations
 
-import time
-import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import datetime as dt
+import json
+import logging
+import os
+from collections.abc import Callable
 
 import structlog
 
-from server.deadlines import set_deadline
-from server.interceptors.base import CallInfo, Context, WrappingInterceptor
-from server.interceptors.call_context import request_id_var
-from server.interceptors.outcome import final_code
+from server.observability.log_output import stderr_line_sink
 
 REQUEST_ID_HEADER = "x-request-id"
-_MAX_REQUEST_ID_LENGTH = 128
+MAX_REQUEST_ID_LENGTH = 128
+
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
-def request_id_from(context: Context) -> str:
-    """The caller's request id when it is sane (printable ASCII, bounded), else a fresh one."""
-    for key, value in context.invocation_metadata() or ():
-        if key == REQUEST_ID_HEADER and isinstance(value, str):
-            if 0 < len(value) <= _MAX_REQUEST_ID_LENGTH and value.isascii() and value.isprintable():
-                return value
-            break
-    return uuid.uuid4().hex
+def sane_request_id(value: object) -> str | None:
+    """The caller's request id when it is printable ASCII of a bounded length, else None."""
+    if (
+        isinstance(value, str)
+        and 0 < len(value) <= MAX_REQUEST_ID_LENGTH
+        and value.isascii()
+        and value.isprintable()
+    ):
+        return value
+    return None
 
 
-class RequestLogInterceptor(WrappingInterceptor):
-    def __init__(self, logger: structlog.typing.FilteringBoundLogger) -> None:
-        super().__init__()
+def new_request_id() -> str:
+    return os.urandom(16).hex()
+
+
+class AccessLog:
+    """Writes the access line at INFO (or DEBUG for `quiet` calls, such as health probes)."""
+
+    def __init__(
+        self,
+        logger: structlog.typing.FilteringBoundLogger,
+        *,
+        level: str,
+        json_lines: bool,
+        sink: Callable[[str], None] | None = None,
+    ) -> None:
         self._log = logger
+        threshold: int = logging.getLevelName(level)
+        self.info_enabled = threshold <= logging.INFO
+        self.debug_enabled = threshold <= logging.DEBUG
+        self._json_sink = (sink or stderr_line_sink()) if json_lines else None
 
-    @asynccontextmanager
-    async def around(self, call: CallInfo, context: Context) -> AsyncIterator[None]:
-        request_id = request_id_from(context)
-        # The call runs in its own task, so the value cannot leak into another call.
-        request_id_var.set(request_id)
-        set_deadline(context.time_remaining())
-        # Echoed in the trailers: they travel with the status, where headers sent up front would
-        # cost a separate write per call (about 15% of a warm call's server time, measured).
-        context.set_trailing_metadata(((REQUEST_ID_HEADER, request_id),))
-        self._log.debug("rpc started", method=call.full_method, request_id=request_id)
-        started = time.perf_counter()
-        error: BaseException | None = None
-        try:
-            yield
-        except BaseException as exc:
-            error = exc
-            raise
-        finally:
-            code = final_code(context, error)
-            self._log.info(
+    def started(self, method: str, request_id: str) -> None:
+        """At DEBUG, a line as each call starts (a call that never ends is still seen)."""
+        if self.debug_enabled:
+            self._log.debug("rpc started", method=method, request_id=request_id)
+
+    def enabled(self, *, quiet: bool) -> bool:
+        return self.debug_enabled if quiet else self.info_enabled
+
+    def write(
+        self,
+        *,
+        quiet: bool,
+        method: str,
+        peer: str,
+        code: str,
+        duration_ms: float,
+        user: str,
+        request_id: str,
+    ) -> None:
+        level = "debug" if quiet else "info"
+        if self._json_sink is None:
+            log = self._log.debug if quiet else self._log.info
+            log(
                 "rpc",
-                method=call.full_method,
-                peer=context.peer(),
-                code=code.name,
-                duration_ms=round((time.perf_counter() - started) * 1000, 3),
+                method=method,
+                peer=peer,
+                code=code,
+                duration_ms=duration_ms,
+                user=user,
                 request_id=request_id,
             )
+            return
+        self._json_sink(
+            _encode(
+                {
+                    "method": method,
+                    "peer": peer,
+                    "code": code,
+                    "duration_ms": duration_ms,
+                    "user": user,
+                    "request_id": request_id,
+                    "event": "rpc",
+                    "level": level,
+                    "timestamp": dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z"),
+                }
+            )
+        )

@@ -11,6 +11,7 @@ import atexit
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import TextIO
 
 FLUSH_INTERVAL_SECONDS = 0.1
@@ -66,11 +67,20 @@ class BufferedLineLogger:
 _stderr_buffer: LineBuffer | None = None
 
 
-def stderr_logger_factory(*_args: object) -> BufferedLineLogger:
+def _stderr() -> LineBuffer:
     global _stderr_buffer  # one buffer for the process's one stderr, made on first use
     if _stderr_buffer is None:
         _stderr_buffer = LineBuffer(sys.stderr)
-    return BufferedLineLogger(_stderr_buffer)
+    return _stderr_buffer
+
+
+def stderr_logger_factory(*_args: object) -> BufferedLineLogger:
+    return BufferedLineLogger(_stderr())
+
+
+def stderr_line_sink() -> Callable[[str], None]:
+    """Writes a rendered info line to stderr through the same buffer as every other line."""
+    return BufferedLineLogger(_stderr()).msg
 
 
 def flush_logs() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from threading import Thread
 from wsgiref.simple_server import WSGIServer
@@ -45,6 +46,38 @@ class GrpcMetrics:
                 registry=registry,
             ),
         )
+
+    def for_method(self, grpc_type: str, service: str, method: str) -> MethodMetrics:
+        labels = (grpc_type, service, method)
+        return MethodMetrics(
+            started=self.started.labels(*labels),
+            handling_seconds=self.handling_seconds.labels(*labels),
+            handled_by_code=lambda code: self.handled.labels(*labels, code),
+        )
+
+
+class MethodMetrics:
+    """One method's label children, looked up once rather than on every call."""
+
+    __slots__ = ("_handled", "_handled_by_code", "handling_seconds", "started")
+
+    def __init__(
+        self,
+        *,
+        started: Counter,
+        handling_seconds: Histogram,
+        handled_by_code: Callable[[str], Counter],
+    ) -> None:
+        self.started = started
+        self.handling_seconds = handling_seconds
+        self._handled_by_code = handled_by_code
+        self._handled: dict[str, Counter] = {}
+
+    def handled(self, code: str) -> Counter:
+        counter = self._handled.get(code)
+        if counter is None:
+            counter = self._handled[code] = self._handled_by_code(code)
+        return counter
 
 
 @dataclass(slots=True)

@@ -1,10 +1,12 @@
 """Errors reach clients as google.rpc rich statuses; bugs reach them as a bare INTERNAL.
 
-A small server with the real interceptor chain and a servicer whose GetUser fails on demand.
+A small server with the real call pipeline and a servicer whose GetUser fails on demand.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -13,17 +15,20 @@ import grpc.aio
 import pytest
 import structlog
 from google.rpc import error_details_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined]
 from structlog.testing import CapturingLogger
 
 from server import errors
-from server.interceptors.errors import ErrorInterceptor
-from server.interceptors.metrics import MetricsInterceptor
-from server.interceptors.request_log import RequestLogInterceptor
+from server.domain import Principal, Role
+from server.interceptors.pipeline import CallPipeline, PipelineRegistry
+from server.interceptors.request_log import AccessLog
 from server.observability.metrics import GrpcMetrics
 from tests.support.rich_errors import DETAILS_KEY, rich_error
 from userservice.v1 import user_pb2, user_pb2_grpc
 
 SECRET = "secret database password xyz"
+CALLER = (("authorization", "Bearer 7"),)
 
 FAILURES: dict[str, Callable[[], Exception]] = {
     "missing": lambda: errors.NotFound("no such user", reason="USER_NOT_FOUND"),
@@ -53,17 +58,28 @@ def captured_log() -> CapturingLogger:
     return CapturingLogger()
 
 
+async def anyone(token: str) -> Principal:
+    return Principal(subject=f"user-{token}", expires_at=dt.datetime.now(dt.UTC), role=Role.USER)
+
+
 @pytest.fixture
 async def stub_channel(captured_log: CapturingLogger) -> AsyncIterator[grpc.aio.Channel]:
-    log = structlog.wrap_logger(captured_log, processors=[])
-    server = grpc.aio.server(
-        interceptors=[
-            RequestLogInterceptor(log),
-            MetricsInterceptor(GrpcMetrics.create()),
-            ErrorInterceptor(log),
-        ]
+    log = structlog.wrap_logger(
+        captured_log,
+        processors=[],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
     )
-    user_pb2_grpc.add_UserServiceServicer_to_server(FailingUserServicer(), server)
+    server = grpc.aio.server()
+    pipeline = CallPipeline(
+        metrics=GrpcMetrics.create(),
+        access_log=AccessLog(log, level="INFO", json_lines=False),
+        authenticate=anyone,
+        signup_enabled=False,
+        logger=log,
+    )
+    registry: Any = PipelineRegistry(server, pipeline)
+    user_pb2_grpc.add_UserServiceServicer_to_server(FailingUserServicer(), registry)
+    health_pb2_grpc.add_HealthServicer_to_server(health_aio.HealthServicer(), registry)
     port = server.add_insecure_port("127.0.0.1:0")
     assert port != 0
     await server.start()
@@ -75,11 +91,11 @@ async def stub_channel(captured_log: CapturingLogger) -> AsyncIterator[grpc.aio.
 
 
 async def get_user_failure(
-    channel: grpc.aio.Channel, user_id: str, **call: Any
+    channel: grpc.aio.Channel, user_id: str, metadata: tuple[tuple[str, str], ...] = ()
 ) -> grpc.aio.AioRpcError:
     with pytest.raises(grpc.aio.AioRpcError) as failed:
         await user_pb2_grpc.UserServiceStub(channel).GetUser(
-            user_pb2.GetUserRequest(id=user_id), **call
+            user_pb2.GetUserRequest(id=user_id), metadata=(*CALLER, *metadata)
         )
     return failed.value
 
@@ -88,7 +104,7 @@ async def test_a_successful_call_passes_through_the_interceptors(
     stub_channel: grpc.aio.Channel,
 ) -> None:
     user = await user_pb2_grpc.UserServiceStub(stub_channel).GetUser(
-        user_pb2.GetUserRequest(id="someone")
+        user_pb2.GetUserRequest(id="someone"), metadata=CALLER
     )
 
     assert user.id == "someone"
@@ -189,3 +205,58 @@ async def test_a_method_not_built_yet_is_unimplemented_with_a_reason(
     assert error.code is grpc.StatusCode.UNIMPLEMENTED
     assert error.error_info.domain == "userservice"
     assert error.error_info.reason == "UNIMPLEMENTED"
+
+
+def access_lines(captured_log: CapturingLogger) -> list[dict[str, Any]]:
+    return [call.kwargs for call in captured_log.calls if call.kwargs.get("event") == "rpc"]
+
+
+async def test_every_call_writes_one_access_line_with_its_outcome_and_caller(
+    stub_channel: grpc.aio.Channel, captured_log: CapturingLogger
+) -> None:
+    await get_user_failure(stub_channel, "missing", metadata=(("x-request-id", "req-line-1"),))
+    await user_pb2_grpc.UserServiceStub(stub_channel).GetUser(
+        user_pb2.GetUserRequest(id="someone"), metadata=CALLER
+    )
+
+    failed, succeeded = access_lines(captured_log)
+    assert failed["method"] == "/userservice.v1.UserService/GetUser"
+    assert failed["code"] == "NOT_FOUND"
+    assert failed["request_id"] == "req-line-1"
+    assert failed["user"] == "user-7"
+    assert failed["peer"].startswith(("ipv4:127.0.0.1:", "ipv6:"))
+    assert failed["duration_ms"] >= 0
+    assert succeeded["code"] == "OK"
+    assert succeeded["request_id"] != failed["request_id"]
+
+
+async def test_a_bug_is_logged_as_internal_in_the_access_line(
+    stub_channel: grpc.aio.Channel, captured_log: CapturingLogger
+) -> None:
+    await get_user_failure(stub_channel, "bug")
+
+    assert [line["code"] for line in access_lines(captured_log)] == ["INTERNAL"]
+
+
+async def test_a_call_without_a_token_is_logged_unauthenticated_with_no_user(
+    stub_channel: grpc.aio.Channel, captured_log: CapturingLogger
+) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as failed:
+        await user_pb2_grpc.UserServiceStub(stub_channel).GetUser(
+            user_pb2.GetUserRequest(id="someone")
+        )
+
+    assert failed.value.code() is grpc.StatusCode.UNAUTHENTICATED
+    [line] = access_lines(captured_log)
+    assert (line["code"], line["user"]) == ("UNAUTHENTICATED", "")
+
+
+async def test_health_probes_are_not_access_logged_at_info(
+    stub_channel: grpc.aio.Channel, captured_log: CapturingLogger
+) -> None:
+    health = health_pb2_grpc.HealthStub(stub_channel)
+    await health.Check(health_pb2.HealthCheckRequest(service=""))
+    with pytest.raises(grpc.aio.AioRpcError):
+        await health.Check(health_pb2.HealthCheckRequest(service="nonexistent"))
+
+    assert access_lines(captured_log) == []

@@ -1,0 +1,223 @@
+"""The call pipeline: what runs around every handler, as one coroutine per call.
+
+In order: the request id (taken or generated, echoed in the trailers) and the call's deadline →
+`grpc_server_started_total` → authentication against the method's policy → the handler → its
+error mapped to a rich status (a bug: logged once, answered INTERNAL) → handled/duration metrics
+and the access line.
+
+Why one wrapper and not a chain of grpc interceptors: grpc.aio runs a server's first interceptor
+through a per-call Python path that alone cost about 38% of an empty call's throughput, and each
+layer written as an `asynccontextmanager` costs a generator and two awaits per call. The wrapper
+is built once per method, at registration, with the method's policy and metric children bound;
+per-call state lives in locals and contextvars, never in the closure.
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Final, NoReturn
+
+import grpc
+import grpc.aio
+import structlog
+
+from server.deadlines import set_deadline
+from server.domain import Principal
+from server.interceptors.auth import Authenticate, bearer_token, enforce
+from server.interceptors.base import CallInfo, Context, Handler, behavior_of, replace_behavior
+from server.interceptors.call_context import principal_var, request_id_var
+from server.interceptors.errors import (
+    UNPARSABLE,
+    abort_with,
+    answer_for,
+    malformed_request,
+    tolerant_request_deserializer,
+)
+from server.interceptors.outcome import final_code
+from server.interceptors.request_log import (
+    REQUEST_ID_HEADER,
+    AccessLog,
+    new_request_id,
+    sane_request_id,
+)
+from server.observability.metrics import GrpcMetrics, MethodMetrics
+from server.servicers.policy import Access, MethodPolicy, policy_for
+
+# Probes call these every few seconds on every replica: their access lines are DEBUG, not INFO.
+QUIET_SERVICES: Final = frozenset({"grpc.health.v1.Health"})
+
+
+class _Call:
+    """One call's bookkeeping, from its start to its access line."""
+
+    __slots__ = ("code", "request_id", "started", "user")
+
+    def __init__(self, request_id: str) -> None:
+        self.request_id = request_id
+        self.started = time.perf_counter()
+        self.code: grpc.StatusCode | None = None  # None: read from the context at the end
+        self.user = ""
+
+
+@dataclass(frozen=True, slots=True)
+class _Method:
+    info: CallInfo
+    policy: MethodPolicy
+    metrics: MethodMetrics
+    quiet: bool
+
+    @property
+    def public(self) -> bool:
+        return self.policy.access is Access.PUBLIC
+
+
+class CallPipeline:
+    def __init__(
+        self,
+        *,
+        metrics: GrpcMetrics,
+        access_log: AccessLog,
+        authenticate: Authenticate,
+        signup_enabled: bool,
+        logger: structlog.typing.FilteringBoundLogger,
+    ) -> None:
+        self._metrics = metrics
+        self._access_log = access_log
+        self._authenticate = authenticate
+        self._signup_enabled = signup_enabled
+        self._log = logger
+
+    def wrap(self, full_method: str, handler: Handler) -> Handler:
+        info = CallInfo.of(full_method, handler)
+        method = _Method(
+            info,
+            policy_for(full_method),
+            self._metrics.for_method(info.grpc_type, info.service, info.method),
+            info.service in QUIET_SERVICES,
+        )
+        behavior = behavior_of(handler)
+        public = method.public
+        begin, admit, fail, end = self._begin, self._admit, self._fail, self._end
+
+        if inspect.isasyncgenfunction(behavior):
+
+            async def stream(request: Any, context: Context) -> AsyncIterator[Any]:
+                call, authorization = begin(method, context)
+                try:
+                    if request is UNPARSABLE:
+                        await abort_with(context, malformed_request())
+                    if not public:
+                        await admit(method, call, authorization)
+                    async for response in behavior(request, context):
+                        yield response
+                except BaseException as error:  # noqa: BLE001 - fail() raises: abort or re-raise
+                    await fail(method, call, context, error)
+                finally:
+                    end(method, call, context)
+
+            wrapped = replace_behavior(handler, stream)
+        else:
+
+            async def unary(request: Any, context: Context) -> Any:
+                call, authorization = begin(method, context)
+                try:
+                    if request is UNPARSABLE:
+                        await abort_with(context, malformed_request())
+                    if not public:
+                        await admit(method, call, authorization)
+                    return await behavior(request, context)
+                except BaseException as error:  # noqa: BLE001 - fail() raises: abort or re-raise
+                    await fail(method, call, context, error)
+                finally:
+                    end(method, call, context)
+
+            wrapped = replace_behavior(handler, unary)
+        return tolerant_request_deserializer(wrapped)
+
+    def _begin(self, method: _Method, context: Context) -> tuple[_Call, str | None]:
+        request_id = None
+        authorization = None
+        for key, value in context.invocation_metadata() or ():
+            if key == REQUEST_ID_HEADER:
+                request_id = request_id or sane_request_id(value)
+            elif key == "authorization" and authorization is None:
+                authorization = str(value)
+        call = _Call(request_id or new_request_id())
+        # Each call runs in its own task, so these values cannot leak into another call.
+        request_id_var.set(call.request_id)
+        set_deadline(context.time_remaining())
+        # Echoed in the trailers: they travel with the status, where headers sent up front would
+        # cost a separate write per call (about 15% of a warm call's server time, measured).
+        context.set_trailing_metadata(((REQUEST_ID_HEADER, call.request_id),))
+        method.metrics.started.inc()
+        self._access_log.started(method.info.full_method, call.request_id)
+        return call, authorization
+
+    async def _admit(self, method: _Method, call: _Call, authorization: str | None) -> None:
+        principal: Principal | None = None
+        if authorization is not None:
+            principal = await self._authenticate(bearer_token(authorization))
+            call.user = principal.subject
+        enforce(method.policy, principal, signup_enabled=self._signup_enabled)
+        principal_var.set(principal)
+
+    async def _fail(
+        self, method: _Method, call: _Call, context: Context, error: BaseException
+    ) -> NoReturn:
+        code, status = answer_for(error, method.info, self._log)
+        if status is None:
+            call.code = final_code(context, error)
+            raise error
+        call.code = code
+        try:
+            await abort_with(context, status)
+        except grpc.aio.AbortError:
+            raise
+        except BaseException as late:
+            # The call had already ended (its deadline passed): grpc answered it itself.
+            call.code = final_code(context, late)
+            raise
+
+    def _end(self, method: _Method, call: _Call, context: Context) -> None:
+        elapsed = time.perf_counter() - call.started
+        code = call.code or final_code(context, None)
+        method.metrics.handling_seconds.observe(elapsed)
+        method.metrics.handled(code.name).inc()
+        if self._access_log.enabled(quiet=method.quiet):
+            self._access_log.write(
+                quiet=method.quiet,
+                method=method.info.full_method,
+                peer=context.peer(),
+                code=code.name,
+                duration_ms=round(elapsed * 1000, 3),
+                user=call.user,
+                request_id=call.request_id,
+            )
+
+
+class PipelineRegistry:
+    """Registers servicers with the call pipeline applied to each method once, at registration.
+
+    The server runs no grpc interceptors at all. Pass this object wherever generated code expects
+    a server (`add_*Servicer_to_server`).
+    """
+
+    def __init__(self, server: grpc.aio.Server, pipeline: CallPipeline) -> None:
+        self._server = server
+        self._pipeline = pipeline
+
+    def add_generic_rpc_handlers(self, handlers: Sequence[object]) -> None:
+        """Ignored: generated code registers the same handlers by name, below, wrapped there."""
+
+    def add_registered_method_handlers(self, service: str, handlers: dict[str, Handler]) -> None:
+        wrapped = {
+            name: self._pipeline.wrap(f"/{service}/{name}", handler)
+            for name, handler in handlers.items()
+        }
+        self._server.add_generic_rpc_handlers(
+            (grpc.method_handlers_generic_handler(service, wrapped),)
+        )
+        self._server.add_registered_method_handlers(service, wrapped)  # type: ignore[attr-defined]
