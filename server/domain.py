@@ -113,6 +113,10 @@ class UserFilter:
         """The same filter always reads the same, so a page token can be bound to it."""
         return f"p={self.email_prefix or ''};e={self.email_exact or ''};s={self.state or ''}"
 
+    def order_key(self, user: User) -> str:
+        """The page cursor of `user`: its email under a prefix filter, else its id."""
+        return user.email if self.email_prefix is not None else str(user.id)
+
 
 @dataclass(frozen=True, slots=True)
 class UserChanges:

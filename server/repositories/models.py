@@ -80,7 +80,10 @@ class UserRow(Base):
     __tablename__ = "users"
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
-    email: Mapped[str] = mapped_column(String(320), unique=True)
+    # Code point order (PostgreSQL's "C"; SQLite's BINARY is already): a prefix is one index range.
+    email: Mapped[str] = mapped_column(
+        String(320).with_variant(String(320, collation="C"), "postgresql"), unique=True
+    )
     password_hash: Mapped[str] = mapped_column(String(255))
     display_name: Mapped[str] = mapped_column(String(200))
     role: Mapped[Role] = mapped_column(_enum(Role, "role"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import sys
 import uuid
 from collections.abc import Sequence
 
@@ -34,6 +35,18 @@ def to_user(row: UserRow) -> User:
     )
 
 
+def prefix_upper_bound(prefix: str) -> str | None:
+    """The least string above every string that starts with `prefix`, in code point order; None
+    when there is none (the prefix is empty or all U+10FFFF)."""
+    stem = prefix.rstrip(chr(sys.maxunicode))
+    if not stem:
+        return None
+    following = ord(stem[-1]) + 1
+    if 0xD800 <= following <= 0xDFFF:  # surrogates are not characters: skip to U+E000
+        following = 0xE000
+    return stem[:-1] + chr(following)
+
+
 class UserRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
@@ -46,19 +59,25 @@ class UserRepository:
         return (await self._session.execute(query)).scalar_one_or_none()
 
     async def page(
-        self, *, after: uuid.UUID | None, limit: int, where: UserFilter
+        self, *, after: str | uuid.UUID | None, limit: int, where: UserFilter
     ) -> Sequence[UserRow]:
-        """Users in id order (ids are time-ordered UUIDv7s), after `after`, at most `limit`."""
-        query = select(UserRow).order_by(UserRow.id).limit(limit)
-        if after is not None:
-            query = query.where(UserRow.id > after)
+        """At most `limit` users after the cursor `after`, in the order `where.order_key` names:
+        ids (time-ordered UUIDv7s), or emails for an email-prefix filter. The email column sorts
+        by code point (COLLATE "C" on PostgreSQL, BINARY on SQLite), so a prefix is one contiguous
+        index range and a page reads only its own rows, however many users there are."""
+        query = select(UserRow).limit(limit)
+        if where.email_prefix is not None:
+            query = query.where(UserRow.email >= where.email_prefix).order_by(UserRow.email)
+            if (bound := prefix_upper_bound(where.email_prefix)) is not None:
+                query = query.where(UserRow.email < bound)
+            if after is not None:
+                query = query.where(UserRow.email > str(after))
+        else:
+            query = query.order_by(UserRow.id)
+            if after is not None:
+                query = query.where(UserRow.id > uuid.UUID(str(after)))
         if where.email_exact is not None:
             query = query.where(UserRow.email == where.email_exact)
-        if where.email_prefix is not None:
-            escaped = (
-                where.email_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            )
-            query = query.where(UserRow.email.like(f"{escaped}%", escape="\\"))
         if where.state is not None:
             query = query.where(UserRow.state == where.state)
         return list((await self._session.execute(query)).scalars())

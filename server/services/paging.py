@@ -1,8 +1,9 @@
 """Opaque page tokens for keyset pagination: signed, bound to the query they continue.
 
 A token is base64url(JSON) + "." + HMAC-SHA256 over it. A token edited by the caller, issued for
-another filter, or made with another key is INVALID_ARGUMENT. Keyset (after the last id seen) is
-stable while rows are added: nothing that existed when paging began is skipped or repeated.
+another filter, or made with another key is INVALID_ARGUMENT. Keyset paging (after the order key
+of the last row seen: its id, or its email under a prefix filter) is stable while rows are added:
+nothing that existed when paging began is skipped or repeated.
 """
 
 from __future__ import annotations
@@ -41,14 +42,15 @@ class PageTokens:
         digest = hmac.new(self._secret, body, hashlib.sha256).digest()
         return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
-    def encode(self, query: str, after: uuid.UUID) -> str:
+    def encode(self, query: str, after: str | uuid.UUID) -> str:
         body = base64.urlsafe_b64encode(
             json.dumps({"q": query, "a": str(after)}, separators=(",", ":")).encode()
         ).rstrip(b"=")
         return f"{body.decode()}.{self._mac(body)}"
 
-    def decode(self, token: str, query: str) -> uuid.UUID | None:
-        """The id to continue after; None for the first page (an empty token)."""
+    def decode(self, token: str, query: str) -> str | None:
+        """The cursor (the order key of the last row seen) to continue after; None for the first
+        page (an empty token)."""
         if not token:
             return None
         # Tokens we issue are ASCII; hmac.compare_digest raises TypeError on non-ASCII text.
@@ -60,9 +62,19 @@ class PageTokens:
             raise invalid_token()
         try:
             data = json.loads(base64.urlsafe_b64decode(body + b"=" * (-len(body) % 4)))
-            after = uuid.UUID(data["a"])
+            after = data["a"]
         except (ValueError, KeyError, TypeError, binascii.Error):
             raise invalid_token() from None
-        if data.get("q") != query:
+        if data.get("q") != query or not isinstance(after, str):
             raise invalid_token()
         return after
+
+    def decode_id(self, token: str, query: str) -> uuid.UUID | None:
+        """`decode` for queries in id order: the id to continue after."""
+        after = self.decode(token, query)
+        if after is None:
+            return None
+        try:
+            return uuid.UUID(after)
+        except ValueError:
+            raise invalid_token() from None

@@ -124,7 +124,7 @@ class ServiceAccountService:
 
     async def list(self, *, size: int, token: str) -> tuple[list[ServiceAccount], str]:
         limit = page_size(size)
-        after = self._page_tokens.decode(token, _PAGE_QUERY)
+        after = self._page_tokens.decode_id(token, _PAGE_QUERY)
         async with self._db.read() as session:
             rows = await ServiceAccountRepository(session).page(after=after, limit=limit + 1)
         accounts = [to_service_account(row) for row in rows[:limit]]

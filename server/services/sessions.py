@@ -38,7 +38,7 @@ class SessionService:
         require_self_or_admin(principal, user_id, Scope.SESSIONS_REVOKE)
         limit = page_size(size)
         query = f"sessions:{user_id}"
-        after = self._page_tokens.decode(token, query)
+        after = self._page_tokens.decode_id(token, query)
         async with self._db.read() as session:
             rows = await SessionRepository(session).live_page(
                 user_id, now=self._clock(), after=after, limit=limit + 1

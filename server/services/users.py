@@ -197,12 +197,18 @@ class UserService:
             raise PermissionDenied("listing users is for administrators", reason="ADMIN_REQUIRED")
         limit = page_size(size)
         where = parse_user_filter(filter_text)
-        after = self._page_tokens.decode(token, where.canonical)
+        after: str | uuid.UUID | None = (
+            self._page_tokens.decode(token, where.canonical)
+            if where.email_prefix is not None
+            else self._page_tokens.decode_id(token, where.canonical)
+        )
         async with self._db.read() as session:
             rows = await UserRepository(session).page(after=after, limit=limit + 1, where=where)
         users = [to_user(row) for row in rows[:limit]]
         more = len(rows) > limit
-        return users, self._page_tokens.encode(where.canonical, users[-1].id) if more else ""
+        return users, (
+            self._page_tokens.encode(where.canonical, where.order_key(users[-1])) if more else ""
+        )
 
     # -- changes ----------------------------------------------------------------------------
 

@@ -280,3 +280,53 @@ async def test_a_user_who_is_not_an_administrator_cannot_list_users(
     error = await rpc_failure(list_users(channel, user))
 
     assert error.code is grpc.StatusCode.PERMISSION_DENIED
+
+
+async def test_an_email_prefix_listing_pages_in_code_point_order_of_the_email(
+    app: Application, channel: grpc.aio.Channel
+) -> None:
+    admin = await signed_in_admin(app, channel)
+    # Inserted out of order; some sort differently by code point than by a linguistic collation
+    # (capital-free, but punctuation and non-ASCII), and neighbours just outside the prefix.
+    emails = ["pq-z@x.io", "pq.a@x.io", "pqé@x.io", "pq_b@x.io", "pqa@x.io", "pq@x.io", "pq~@x.io"]
+    await insert_users(app, [*emails, "pp@x.io", "pr@x.io", "p@x.io"])
+
+    seen: list[str] = []
+    token = ""
+    while True:
+        page = await list_users(
+            channel, admin, filter='email = "pq*"', page_size=2, page_token=token
+        )
+        seen.extend(user.email for user in page.users)
+        token = page.next_page_token
+        if not token:
+            break
+
+    assert seen == sorted(emails)
+
+
+async def test_users_added_behind_and_ahead_of_a_prefix_cursor_do_not_disturb_paging(
+    app: Application, channel: grpc.aio.Channel
+) -> None:
+    admin = await signed_in_admin(app, channel)
+    earlier = [f"kk-{i:03d}@x.io" for i in range(0, 60, 2)]
+    await insert_users(app, earlier)
+
+    seen: list[str] = []
+    token = ""
+    added = 0
+    while True:
+        page = await list_users(
+            channel, admin, filter='email = "kk-*"', page_size=7, page_token=token
+        )
+        seen.extend(user.email for user in page.users)
+        token = page.next_page_token
+        if not token:
+            break
+        # One behind the cursor (never shown now) and one ahead of it (shown when reached).
+        await insert_users(app, [f"kk-{added:03d}a@x.io", f"kk-{59 - added:03d}b@x.io"])
+        added += 1
+
+    assert [email for email in seen if email in earlier] == earlier
+    assert len(seen) == len(set(seen))
+    assert seen == sorted(seen)

@@ -97,7 +97,8 @@ class UserServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListUsers(self, request, context):
-        """Lists users, admin only, in a stable order with opaque keyset page tokens.
+        """Lists users, admin only, with opaque keyset page tokens: in id (creation) order, or in email
+        order (by code point) under an email-prefix filter.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

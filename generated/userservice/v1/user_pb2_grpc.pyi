@@ -47,7 +47,9 @@ class UserServiceStub:
     GetUser: _grpc.UnaryUnaryMultiCallable[_user_pb2.GetUserRequest, _user_pb2.User]
     """Returns one user. NOT_FOUND (USER_NOT_FOUND) when there is none."""
     ListUsers: _grpc.UnaryUnaryMultiCallable[_user_pb2.ListUsersRequest, _user_pb2.ListUsersResponse]
-    """Lists users, admin only, in a stable order with opaque keyset page tokens."""
+    """Lists users, admin only, with opaque keyset page tokens: in id (creation) order, or in email
+    order (by code point) under an email-prefix filter.
+    """
     UpdateUser: _grpc.UnaryUnaryMultiCallable[_user_pb2.UpdateUserRequest, _user_pb2.User]
     """Changes the fields named in `update_mask`. A stale `etag` gives ABORTED (ETAG_MISMATCH)."""
     DeleteUser: _grpc.UnaryUnaryMultiCallable[_user_pb2.DeleteUserRequest, _empty_pb2.Empty]
@@ -73,7 +75,9 @@ class UserServiceAsyncStub(UserServiceStub):
     GetUser: _aio.UnaryUnaryMultiCallable[_user_pb2.GetUserRequest, _user_pb2.User]  # type: ignore[assignment]
     """Returns one user. NOT_FOUND (USER_NOT_FOUND) when there is none."""
     ListUsers: _aio.UnaryUnaryMultiCallable[_user_pb2.ListUsersRequest, _user_pb2.ListUsersResponse]  # type: ignore[assignment]
-    """Lists users, admin only, in a stable order with opaque keyset page tokens."""
+    """Lists users, admin only, with opaque keyset page tokens: in id (creation) order, or in email
+    order (by code point) under an email-prefix filter.
+    """
     UpdateUser: _aio.UnaryUnaryMultiCallable[_user_pb2.UpdateUserRequest, _user_pb2.User]  # type: ignore[assignment]
     """Changes the fields named in `update_mask`. A stale `etag` gives ABORTED (ETAG_MISMATCH)."""
     DeleteUser: _aio.UnaryUnaryMultiCallable[_user_pb2.DeleteUserRequest, _empty_pb2.Empty]  # type: ignore[assignment]
@@ -114,7 +118,9 @@ class UserServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _user_pb2.ListUsersRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_user_pb2.ListUsersResponse, _abc.Awaitable[_user_pb2.ListUsersResponse]]:
-        """Lists users, admin only, in a stable order with opaque keyset page tokens."""
+        """Lists users, admin only, with opaque keyset page tokens: in id (creation) order, or in email
+        order (by code point) under an email-prefix filter.
+        """
 
     @_abc_1.abstractmethod
     def UpdateUser(
