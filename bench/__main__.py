@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import json
 import os
 import platform
+import statistics
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +34,7 @@ from bench.loadgen import Call, Result, h2load_path, run_load
 from userservice.v1 import auth_pb2, auth_pb2_grpc, user_pb2, user_pb2_grpc
 
 RESULTS = Path(__file__).resolve().parent / "results"
+SECTIONS = ("throughput", "login", "storm", "rss", "workers")
 EMAIL, PASSWORD = "bench@example.com", "benchmark passphrase 42"
 
 
@@ -76,9 +80,27 @@ def prepare(port: int) -> str:
     return pair.access_token
 
 
+def merged(results: list[Result]) -> Result:
+    """Several runs of one path as one: calls and seconds summed, latencies pooled."""
+    return Result(
+        calls=sum(r.calls for r in results),
+        failed=sum(r.failed for r in results),
+        seconds=sum(r.seconds for r in results),
+        latencies_ms=[ms for r in results for ms in r.latencies_ms],
+    )
+
+
 def row(
-    name: str, result: Result, ceiling: float | None, target: str = "", ok: bool | None = None
+    name: str,
+    result: Result,
+    ceiling: float | None,
+    target: str = "",
+    ok: bool | None = None,
+    *,
+    ratio: float | None = None,
 ) -> dict[str, Any]:
+    if ratio is None and ceiling is not None:
+        ratio = result.calls_per_second / ceiling
     return {
         "path": name,
         "calls": result.calls,
@@ -86,9 +108,7 @@ def row(
         "calls_per_second": round(result.calls_per_second, 1),
         "p50_ms": round(result.p50, 3),
         "p99_ms": round(result.p99, 3),
-        "ratio_to_ceiling": None
-        if ceiling is None
-        else round(result.calls_per_second / ceiling, 3),
+        "ratio_to_ceiling": None if ratio is None else round(ratio, 3),
         "target": target,
         "met": ok,
     }
@@ -110,6 +130,77 @@ def print_table(rows: list[dict[str, Any]], notes: list[str]) -> None:
         print(note)
 
 
+Load = Callable[..., Result]  # (call, total, c=, m=) against the userservice under test
+
+
+def measure_login(
+    load: Load,
+    metrics_port: int,
+    login: Call,
+    login_calls: int,
+    rows: list[dict[str, Any]],
+    notes: list[str],
+) -> None:
+    hash_seconds = argon2_hash_seconds()
+    cores = os.cpu_count() or 1
+    login_target = 0.8 * cores / hash_seconds
+    before = handled_ok(metrics_port, "Login")
+    result = load(login, login_calls, c=4, m=4)
+    if handled_ok(metrics_port, "Login") - before < result.calls:
+        notes.append("! Login: not every call answered OK")
+    rows.append(
+        row(
+            "Login",
+            result,
+            None,
+            f"≥ {login_target:.0f}/s (0.8 × {cores} cores ÷ {hash_seconds * 1000:.1f} ms)",
+            result.calls_per_second >= login_target,
+        )
+    )
+
+
+def measure_storm(
+    load: Load,
+    get_user: Call,
+    login: Call,
+    login_calls: int,
+    probe_calls: int,
+    rows: list[dict[str, Any]],
+) -> None:
+    alone = load(get_user, probe_calls, c=2, m=2)
+    rows.append(row("GetUser p99 probe, alone", alone, None))
+    storm_result: list[Result] = []
+    storm = threading.Thread(target=lambda: storm_result.append(load(login, login_calls, c=4, m=4)))
+    storm.start()
+    time.sleep(0.2)  # the storm's connections are up and hashing before the probe starts
+    during = load(get_user, probe_calls, c=2, m=2)
+    storm.join()
+    rows.append(
+        row(
+            "GetUser p99 probe, during a Login storm",
+            during,
+            None,
+            "p99 ≤ 2 × alone",
+            during.p99 <= 2 * alone.p99,
+        )
+    )
+
+
+def measure_rss(
+    load: Load, rss_kib: Callable[[], int], get_user: Call, rss_step: int, notes: list[str]
+) -> None:
+    rss = [rss_kib()]
+    for _ in range(3):
+        load(get_user, rss_step)
+        rss.append(rss_kib())
+    growth = (rss[3] - rss[2]) / rss[2]
+    notes.append(
+        f"RSS (KiB) at start and after each {rss_step:,} GetUser calls: "
+        f"{', '.join(map(str, rss))}; 2nd→3rd change {growth:+.1%} (target ±10%: "
+        f"{'met' if abs(growth) <= 0.10 else 'MISSED'})"
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--calls", type=int, default=100_000, help="calls per throughput path")
@@ -117,7 +208,21 @@ def main() -> int:
     parser.add_argument("--generator", choices=["auto", "h2load", "python"], default="auto")
     parser.add_argument("--embedded", action="store_true", help="SQLite + memory:// only")
     parser.add_argument("--out", type=Path, default=None, help="JSON file (default bench/results/)")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="the ceiling and each throughput path are measured in this many interleaved rounds",
+    )
+    parser.add_argument(
+        "--only",
+        default=",".join(SECTIONS),
+        help=f"comma-separated sections to run, of: {', '.join(SECTIONS)}",
+    )
     args = parser.parse_args()
+    sections = set(args.only.split(","))
+    if unknown := sections - set(SECTIONS):
+        parser.error(f"unknown sections: {', '.join(sorted(unknown))}")
     calls = 300 if args.quick else args.calls
     rss_step = 300 if args.quick else 100_000
     generator = args.generator
@@ -168,75 +273,69 @@ def main() -> int:
             ):
                 load(port, call, max(200, calls // 20))
 
-            ceiling = load(ceiling_process.port, empty, calls)
-            ceiling_rate = ceiling.calls_per_second
-            rows.append(row("empty RPC (grpc.aio ceiling)", ceiling, ceiling_rate))
-            for name, call, method, target in (
+            # Interleaved rounds: each path's ratio is taken against the ceiling measured just
+            # before it, and the median of the rounds is reported, so a machine that slows down
+            # or speeds up during the run moves both sides of each ratio alike.
+            paths = (
                 ("health Check", health, "Check", 0.9),
                 ("ValidateToken, warm", validate, "ValidateToken", 0.6),
                 ("GetUser, authenticated, warm", get_user, "GetUser", 0.6),
-            ):
-                before = handled_ok(metrics_port, method)
-                result = load(server.port, call, calls)
-                confirmed = handled_ok(metrics_port, method) - before
-                if confirmed < result.calls:
-                    notes.append(f"! {name}: only {confirmed:.0f} of {result.calls} answered OK")
-                ratio = result.calls_per_second / ceiling_rate
+            )
+            per_round = max(1, calls // args.rounds)
+            ceilings: list[Result] = []
+            measured: dict[str, list[Result]] = {name: [] for name, *_ in paths}
+            ratios: dict[str, list[float]] = {name: [] for name, *_ in paths}
+            for _ in range(args.rounds if "throughput" in sections else 1):
+                ceilings.append(load(ceiling_process.port, empty, per_round))
+                if "throughput" not in sections:
+                    break
+                for name, call, method, _target in paths:
+                    before = handled_ok(metrics_port, method)
+                    result = load(server.port, call, per_round)
+                    confirmed = handled_ok(metrics_port, method) - before
+                    if confirmed < result.calls:
+                        notes.append(f"! {name}: {confirmed:.0f} of {result.calls} answered OK")
+                    measured[name].append(result)
+                    ratios[name].append(result.calls_per_second / ceilings[-1].calls_per_second)
+            ceiling = merged(ceilings)
+            ceiling_rate = ceiling.calls_per_second
+            rows.append(row("empty RPC (grpc.aio ceiling)", ceiling, ceiling_rate))
+            for name, _call, _method, target in paths:
+                if not measured[name]:
+                    continue
+                ratio = statistics.median(ratios[name])
                 rows.append(
-                    row(name, result, ceiling_rate, f"≥ {target} × ceiling", ratio >= target)
+                    row(
+                        name,
+                        merged(measured[name]),
+                        ceiling_rate,
+                        f"≥ {target} × ceiling",
+                        ratio >= target,
+                        ratio=ratio,
+                    )
+                )
+            if "throughput" in sections:
+                notes.append(
+                    f"× ceiling: median over {args.rounds} interleaved rounds of the path's "
+                    "calls/s ÷ the ceiling's, measured just before it; calls/s, p50, p99: all "
+                    "rounds pooled"
                 )
 
-            hash_seconds = argon2_hash_seconds()
-            cores = os.cpu_count() or 1
-            login_target = 0.8 * cores / hash_seconds
             login_calls = 40 if args.quick else 400
-            before = handled_ok(metrics_port, "Login")
-            login_result = load(server.port, login, login_calls, c=4, m=4)
-            if handled_ok(metrics_port, "Login") - before < login_result.calls:
-                notes.append("! Login: not every call answered OK")
-            rows.append(
-                row(
-                    "Login",
-                    login_result,
-                    ceiling_rate,
-                    f"≥ {login_target:.0f}/s (0.8 × {cores} cores ÷ {hash_seconds * 1000:.1f} ms)",
-                    login_result.calls_per_second >= login_target,
-                )
-            )
+            target = functools.partial(load, server.port)
+            if "login" in sections:
+                measure_login(target, metrics_port, login, login_calls, rows, notes)
+            if "storm" in sections:
+                probe_calls = 500 if args.quick else 5_000
+                measure_storm(target, get_user, login, login_calls, probe_calls, rows)
+            if "rss" in sections:
+                measure_rss(target, server.rss_kib, get_user, rss_step, notes)
 
-            probe_calls = 500 if args.quick else 5_000
-            alone = load(server.port, get_user, probe_calls, c=2, m=2)
-            rows.append(row("GetUser p99 probe, alone", alone, None))
-            storm_result: list[Result] = []
-            storm = threading.Thread(
-                target=lambda: storm_result.append(load(server.port, login, login_calls, c=4, m=4))
-            )
-            storm.start()
-            time.sleep(0.2)  # the storm's connections are up and hashing before the probe starts
-            during = load(server.port, get_user, probe_calls, c=2, m=2)
-            storm.join()
-            rows.append(
-                row(
-                    "GetUser p99 probe, during a Login storm",
-                    during,
-                    None,
-                    "p99 ≤ 2 × alone",
-                    during.p99 <= 2 * alone.p99,
-                )
-            )
-
-            rss = [server.rss_kib()]
-            for _ in range(3):
-                load(server.port, get_user, rss_step)
-                rss.append(server.rss_kib())
-            growth = (rss[3] - rss[2]) / rss[2]
-            notes.append(
-                f"RSS (KiB) at start and after each {rss_step:,} GetUser calls: "
-                f"{', '.join(map(str, rss))}; 2nd→3rd change {growth:+.1%} (target ±10%: "
-                f"{'met' if abs(growth) <= 0.10 else 'MISSED'})"
-            )
-
-        if chosen.env.get("USERSERVICE_REDIS_URL", "memory://") != "memory://" and not args.quick:
+        if (
+            "workers" in sections
+            and chosen.env.get("USERSERVICE_REDIS_URL", "memory://") != "memory://"
+            and not args.quick
+        ):
             with userservice(workdir, chosen.env, metrics_port=free_port(), workers=2) as pair:
                 prepare(pair.port)
                 pair_token = prepare(pair.port)
