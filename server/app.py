@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import datetime as dt
 import hashlib
-import os
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -42,7 +41,7 @@ from server.repositories.database import Database, create_engine
 from server.repositories.sessions import SessionRepository
 from server.security.keys import CLOCK_LEEWAY, generate_key, load_key_set
 from server.security.password_policy import PasswordPolicy
-from server.security.passwords import PasswordHasher, lower_thread_priority
+from server.security.passwords import PasswordHasher, lower_thread_priority, usable_cpus
 from server.security.token_cache import CachingTokenVerifier
 from server.security.tokens import AccessTokenCodec
 from server.servicers.auth import AuthServicer
@@ -163,7 +162,7 @@ async def built_services(
     page_tokens = PageTokens(page_token_secret(settings))
     # Password hashing is CPU-bound and releases the GIL: one thread per core.
     with ThreadPoolExecutor(
-        max_workers=os.cpu_count() or 1,
+        max_workers=settings.hashing_threads or usable_cpus(),
         thread_name_prefix="argon2",
         initializer=lower_thread_priority,
     ) as pool:

@@ -119,6 +119,12 @@ class Settings(BaseSettings):
     argon2_memory_kib: int = Field(19456, ge=19456, description="argon2id memory (KiB).")
     argon2_time_cost: int = Field(2, ge=2, description="argon2id iterations.")
     argon2_parallelism: int = Field(1, ge=1, description="argon2id lanes.")
+    hashing_threads: int = Field(
+        0,
+        ge=0,
+        description="Threads hashing passwords; 0 means one per CPU this process may run on "
+        "(set it to the container's CPU limit when that is lower).",
+    )
     login_failures_per_account: int = Field(
         10, ge=1, description="Failed logins per account per window before RESOURCE_EXHAUSTED."
     )
