@@ -1,15 +1,17 @@
 """`python -m bench.growth`: does a ListUsers page or a GetUser cache miss slow down as users grow?
 
 DESIGN §10: each should take at most 1.2 times as long at 1M users as at 10k.
-Needs PostgreSQL and Redis. Rows are inserted in bulk with SQL; the server (production mode, its
-own process caches off so every GetUser of a new id misses) is measured with sequential calls
-from one client, reporting median latencies.
+Needs PostgreSQL and Redis. Rows are inserted in bulk (COPY, time-ordered ids as the service mints
+them, then VACUUM ANALYZE); the server (production mode, its own process caches off so every
+GetUser of a new id misses) is measured with sequential calls from one client, reporting median
+latencies.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import os
 import statistics
 import sys
@@ -21,9 +23,23 @@ import asyncpg
 import grpc
 
 from bench.environment import POSTGRES_DSN, backends, free_port, scratch, userservice
+from server.repositories.ids import new_id
 from userservice.v1 import auth_pb2, auth_pb2_grpc, user_pb2, user_pb2_grpc
 
 ADMIN, PASSWORD = "growth-admin@example.com", "growth admin passphrase"
+COLUMNS = (
+    "id",
+    "email",
+    "password_hash",
+    "display_name",
+    "role",
+    "state",
+    "email_verified",
+    "version",
+    "created_at",
+    "updated_at",
+)
+FIXED = ("user", "active", False, 1)  # role, state, email_verified, version
 
 
 def database_dsn(url: str) -> str:
@@ -31,21 +47,21 @@ def database_dsn(url: str) -> str:
 
 
 async def grow(dsn: str, start: int, stop: int, password_hash: str) -> None:
+    """Users start..stop-1, with time-ordered ids as the service mints them, then VACUUM ANALYZE:
+    the state autovacuum reaches soon after a load, so the measurement does not race it."""
     connection = await asyncpg.connect(dsn)
     try:
         for first in range(start, stop, 100_000):
-            last = min(stop, first + 100_000)
-            await connection.execute(
-                """INSERT INTO users (id, email, password_hash, display_name, role, state,
-                       email_verified, version, created_at, updated_at)
-                   SELECT gen_random_uuid(), 'g' || i || '@growth.test', $3, 'G' || i, 'user',
-                          'active', false, 1, now(), now()
-                   FROM generate_series($1::int, $2::int - 1) AS i""",
-                first,
-                last,
-                password_hash,
+            now = dt.datetime.now(dt.UTC)
+            await connection.copy_records_to_table(
+                "users",
+                columns=COLUMNS,
+                records=[
+                    (new_id(), f"g{i}@growth.test", password_hash, f"G{i}", *FIXED, now, now)
+                    for i in range(first, min(stop, first + 100_000))
+                ],
             )
-        await connection.execute("ANALYZE users")
+        await connection.execute("VACUUM ANALYZE users")
     finally:
         await connection.close()
 
