@@ -313,6 +313,7 @@ def main() -> int:
                         ratio >= target,
                         ratio=ratio,
                     )
+                    | {"ratio_rounds": [round(r, 3) for r in ratios[name]]}
                 )
             if "throughput" in sections:
                 notes.append(
@@ -320,6 +321,9 @@ def main() -> int:
                     "calls/s ÷ the ceiling's, measured just before it; calls/s, p50, p99: all "
                     "rounds pooled"
                 )
+                for name, per_round in ratios.items():
+                    spread = ", ".join(f"{r:.2f}" for r in per_round)
+                    notes.append(f"  {name}: rounds {spread}")
 
             login_calls = 40 if args.quick else 400
             target = functools.partial(load, server.port)

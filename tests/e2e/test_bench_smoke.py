@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from bench.loadgen import h2load_path
+from tests.support.backends import Backend
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
@@ -63,3 +64,32 @@ def test_a_quick_benchmark_run_measures_every_path_and_writes_its_report(
     assert report["generator"] == generator
     assert not [n for n in report["notes"] if n.startswith("!")], report["notes"]
     assert "GetUser, authenticated, warm" in result.stdout
+
+
+def test_a_tiny_growth_run_measures_every_listing_and_the_cache_miss(
+    postgres_backend: Backend,
+) -> None:
+    # postgres_backend only proves PostgreSQL and Redis answer (or skips, or fails in CI);
+    # bench.growth makes and drops its own database and key prefix.
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.growth", "--small", "30", "--large", "90", "--samples", "6"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    measured = {
+        line.split("  ")[0].strip(): line.split()[-1]
+        for line in result.stdout.splitlines()
+        if line.startswith(("ListUsers", "GetUser"))
+    }
+    assert sorted(measured) == [
+        "GetUser cache miss",
+        "ListUsers deeper pages",
+        "ListUsers email prefix",
+        "ListUsers first page",
+    ]
+    assert all(float(ratio) > 0 for ratio in measured.values())
