@@ -10,6 +10,7 @@ import asyncio
 import random
 import uuid
 from collections import Counter
+from collections.abc import Awaitable, Callable
 
 import grpc
 import grpc.aio
@@ -46,15 +47,31 @@ async def list_users(
 
 
 async def all_emails(channel: grpc.aio.Channel, caller: Caller, filter_text: str) -> list[str]:
-    """Every user the filter selects, following page tokens to the end."""
+    """Every user the filter selects, sorted."""
+    return sorted(await emails_page_by_page(channel, caller, filter_text, page_size=0))
+
+
+async def emails_page_by_page(
+    channel: grpc.aio.Channel,
+    caller: Caller,
+    filter_text: str,
+    *,
+    page_size: int,
+    between_pages: Callable[[], Awaitable[None]] | None = None,
+) -> list[str]:
+    """The emails of every page in the order served, following page tokens to the end."""
     emails: list[str] = []
     token = ""
     while True:
-        page = await list_users(channel, caller, filter=filter_text, page_token=token)
+        page = await list_users(
+            channel, caller, filter=filter_text, page_size=page_size, page_token=token
+        )
         emails.extend(user.email for user in page.users)
         token = page.next_page_token
         if not token:
-            return sorted(emails)
+            return emails
+        if between_pages is not None:
+            await between_pages()
 
 
 async def disable(channel: grpc.aio.Channel, admin: Caller, user_id: uuid.UUID) -> None:
@@ -291,16 +308,7 @@ async def test_an_email_prefix_listing_pages_in_code_point_order_of_the_email(
     emails = ["pq-z@x.io", "pq.a@x.io", "pqé@x.io", "pq_b@x.io", "pqa@x.io", "pq@x.io", "pq~@x.io"]
     await insert_users(app, [*emails, "pp@x.io", "pr@x.io", "p@x.io"])
 
-    seen: list[str] = []
-    token = ""
-    while True:
-        page = await list_users(
-            channel, admin, filter='email = "pq*"', page_size=2, page_token=token
-        )
-        seen.extend(user.email for user in page.users)
-        token = page.next_page_token
-        if not token:
-            break
+    seen = await emails_page_by_page(channel, admin, 'email = "pq*"', page_size=2)
 
     assert seen == sorted(emails)
 
@@ -312,20 +320,17 @@ async def test_users_added_behind_and_ahead_of_a_prefix_cursor_do_not_disturb_pa
     earlier = [f"kk-{i:03d}@x.io" for i in range(0, 60, 2)]
     await insert_users(app, earlier)
 
-    seen: list[str] = []
-    token = ""
     added = 0
-    while True:
-        page = await list_users(
-            channel, admin, filter='email = "kk-*"', page_size=7, page_token=token
-        )
-        seen.extend(user.email for user in page.users)
-        token = page.next_page_token
-        if not token:
-            break
+
+    async def add_behind_and_ahead() -> None:
         # One behind the cursor (never shown now) and one ahead of it (shown when reached).
+        nonlocal added
         await insert_users(app, [f"kk-{added:03d}a@x.io", f"kk-{59 - added:03d}b@x.io"])
         added += 1
+
+    seen = await emails_page_by_page(
+        channel, admin, 'email = "kk-*"', page_size=7, between_pages=add_behind_and_ahead
+    )
 
     assert [email for email in seen if email in earlier] == earlier
     assert len(seen) == len(set(seen))
