@@ -28,7 +28,7 @@ from tests.support.flows import (
     login,
     refresh,
     rpc_failure,
-    signed_in,
+    signed_in_user,
     unique_email,
     users,
 )
@@ -72,7 +72,7 @@ async def test_sign_up_login_refresh_and_logout_end_the_session_everywhere(
 async def test_presenting_a_rotated_refresh_token_again_revokes_the_whole_session(
     channel: grpc.aio.Channel,
 ) -> None:
-    _, first = await signed_in(channel)
+    first = (await signed_in_user(channel)).tokens
     second = await refresh(channel, first.refresh_token)
 
     reused = await rpc_failure(refresh(channel, first.refresh_token))
@@ -92,7 +92,8 @@ async def test_reuse_grace_accepts_the_previous_refresh_token_right_after_rotati
 ) -> None:
     settings = settings_for_test(backend, tmp_path, refresh_reuse_grace_seconds=60)
     async with serving(settings) as (_, channel):
-        account, pair_a = await signed_in(channel, "grace")
+        grace = await signed_in_user(channel, "grace")
+        pair_a = grace.tokens
         pair_b = await refresh(channel, pair_a.refresh_token)
 
         # A retried request whose first answer was lost: the previous token still works.
@@ -100,7 +101,7 @@ async def test_reuse_grace_accepts_the_previous_refresh_token_right_after_rotati
 
         assert retried.session_id == pair_a.session_id
         assert retried.refresh_token not in {pair_a.refresh_token, pair_b.refresh_token}
-        assert (await get_me(channel, retried.access_token)).id == account.id
+        assert (await get_me(channel, retried.access_token)).id == grace.id
 
 
 async def test_reuse_grace_does_not_cover_a_token_two_rotations_old(
@@ -108,7 +109,7 @@ async def test_reuse_grace_does_not_cover_a_token_two_rotations_old(
 ) -> None:
     settings = settings_for_test(backend, tmp_path, refresh_reuse_grace_seconds=60)
     async with serving(settings) as (_, channel):
-        _, pair_a = await signed_in(channel, "grace")
+        pair_a = (await signed_in_user(channel, "grace")).tokens
         pair_b = await refresh(channel, pair_a.refresh_token)
         pair_c = await refresh(channel, pair_b.refresh_token)
 
@@ -123,15 +124,15 @@ async def test_reuse_grace_does_not_cover_a_token_two_rotations_old(
 async def test_the_holder_validating_its_own_token_sees_it_active_with_its_subject(
     channel: grpc.aio.Channel,
 ) -> None:
-    account, pair = await signed_in(channel)
+    caller = await signed_in_user(channel)
+    pair = caller.tokens
 
     result = await auth(channel).ValidateToken(
-        auth_pb2.ValidateTokenRequest(access_token=pair.access_token),
-        metadata=bearer(pair.access_token),
+        auth_pb2.ValidateTokenRequest(access_token=pair.access_token), metadata=caller.metadata
     )
 
     assert result.active is True
-    assert result.user_id == account.id
+    assert result.user_id == caller.id
     assert result.session_id == pair.session_id
     assert result.role == user_pb2.User.ROLE_USER
     assert result.expire_time.seconds == pair.access_token_expire_time.seconds
@@ -140,11 +141,10 @@ async def test_the_holder_validating_its_own_token_sees_it_active_with_its_subje
 async def test_validating_a_garbage_token_answers_inactive_rather_than_an_error(
     channel: grpc.aio.Channel,
 ) -> None:
-    _, pair = await signed_in(channel)
+    caller = await signed_in_user(channel)
 
     result = await auth(channel).ValidateToken(
-        auth_pb2.ValidateTokenRequest(access_token="not-a-jwt"),
-        metadata=bearer(pair.access_token),
+        auth_pb2.ValidateTokenRequest(access_token="not-a-jwt"), metadata=caller.metadata
     )
 
     assert result.active is False
@@ -153,13 +153,13 @@ async def test_validating_a_garbage_token_answers_inactive_rather_than_an_error(
 
 
 async def test_a_user_may_not_validate_another_users_token(channel: grpc.aio.Channel) -> None:
-    _, alice = await signed_in(channel, "alice")
-    _, bob = await signed_in(channel, "bob")
+    alice = await signed_in_user(channel, "alice")
+    bob = await signed_in_user(channel, "bob")
 
     error = await rpc_failure(
         auth(channel).ValidateToken(
-            auth_pb2.ValidateTokenRequest(access_token=bob.access_token),
-            metadata=bearer(alice.access_token),
+            auth_pb2.ValidateTokenRequest(access_token=bob.tokens.access_token),
+            metadata=alice.metadata,
         )
     )
 
@@ -169,7 +169,8 @@ async def test_a_user_may_not_validate_another_users_token(channel: grpc.aio.Cha
 async def test_jwks_publishes_the_ed25519_key_that_verifies_issued_tokens_locally(
     channel: grpc.aio.Channel, settings: Settings
 ) -> None:
-    account, pair = await signed_in(channel)
+    caller = await signed_in_user(channel)
+    pair = caller.tokens
 
     jwks = await auth(channel).GetJwks(auth_pb2.GetJwksRequest())
 
@@ -187,17 +188,15 @@ async def test_jwks_publishes_the_ed25519_key_that_verifies_issued_tokens_locall
         audience=settings.jwt_audience,
         issuer=settings.jwt_issuer,
     )
-    assert (claims["sub"], claims["sid"]) == (account.id, pair.session_id)
+    assert (claims["sub"], claims["sid"]) == (caller.id, pair.session_id)
 
 
 async def test_a_user_may_not_read_another_user(channel: grpc.aio.Channel) -> None:
-    _, alice = await signed_in(channel, "alice")
-    bob, _ = await signed_in(channel, "bob")
+    alice = await signed_in_user(channel, "alice")
+    bob = await signed_in_user(channel, "bob")
 
     error = await rpc_failure(
-        users(channel).GetUser(
-            user_pb2.GetUserRequest(id=bob.id), metadata=bearer(alice.access_token)
-        )
+        users(channel).GetUser(user_pb2.GetUserRequest(id=bob.id), metadata=alice.metadata)
     )
 
     assert error.code is PERMISSION_DENIED
@@ -207,11 +206,11 @@ async def test_reading_an_unknown_id_is_denied_rather_than_not_found(
     channel: grpc.aio.Channel,
 ) -> None:
     # NOT_FOUND would tell a user which ids exist.
-    _, alice = await signed_in(channel, "alice")
+    alice = await signed_in_user(channel, "alice")
 
     error = await rpc_failure(
         users(channel).GetUser(
-            user_pb2.GetUserRequest(id=str(uuid.uuid4())), metadata=bearer(alice.access_token)
+            user_pb2.GetUserRequest(id=str(uuid.uuid4())), metadata=alice.metadata
         )
     )
 

@@ -19,15 +19,15 @@ from tests.support.backends import Backend
 from tests.support.flows import (
     PASSWORD,
     auth,
-    bearer,
-    create_user,
+    first_refusal,
     get_me,
     login,
     rpc_failure,
+    signed_in_user,
     unique_email,
     users,
 )
-from tests.support.rich_errors import RichError, rich_error
+from tests.support.rich_errors import rich_error
 from tests.support.servers import serving, settings_for_test
 from userservice.v1 import auth_pb2, user_pb2
 
@@ -131,35 +131,16 @@ async def test_a_logout_on_one_replica_is_honoured_by_another_within_a_second(
         ]
         (app_a, channel_a), (app_b, channel_b) = replicas
         assert app_a.port != app_b.port
-        account = await create_user(channel_a)
-        pair = await login(channel_a, account.email)
-        assert (await get_me(channel_b, pair.access_token)).id == account.id
+        caller = await signed_in_user(channel_a)
+        assert (await get_me(channel_b, caller.tokens.access_token)).id == caller.id
 
-        await auth(channel_a).Logout(auth_pb2.LogoutRequest(), metadata=bearer(pair.access_token))
+        await auth(channel_a).Logout(auth_pb2.LogoutRequest(), metadata=caller.metadata)
 
-        error, elapsed = await first_refusal(channel_b, pair.access_token)
-        assert error is not None, f"replica b still accepts the token after {elapsed:.3f}s"
+        error = await first_refusal(
+            channel_b, caller.tokens.access_token, within=REVOCATION_DEADLINE_SECONDS
+        )
+        assert error is not None, (
+            f"replica b still accepts the token after {REVOCATION_DEADLINE_SECONDS}s"
+        )
         assert error.code is grpc.StatusCode.UNAUTHENTICATED
         assert error.error_info.reason == "TOKEN_REVOKED"
-
-
-async def first_refusal(
-    channel: grpc.aio.Channel, access_token: str
-) -> tuple[RichError | None, float]:
-    """Calls GetUser("me") until it fails or the deadline passes; the failure and time taken."""
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    deadline = started + REVOCATION_DEADLINE_SECONDS
-    while (now := loop.time()) < deadline:
-        try:
-            await users(channel).GetUser(
-                user_pb2.GetUserRequest(id="me"),
-                metadata=bearer(access_token),
-                timeout=deadline - now,
-            )
-        except grpc.aio.AioRpcError as failed:
-            if failed.code() is grpc.StatusCode.DEADLINE_EXCEEDED:
-                break
-            return rich_error(failed), loop.time() - started
-        await asyncio.sleep(0.01)  # a poll interval, not a wait for the outcome
-    return None, loop.time() - started

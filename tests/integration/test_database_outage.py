@@ -34,13 +34,13 @@ from tests.support.flows import (
     create_user,
     login,
     rpc_failure,
+    signed_in_admin,
     unique_email,
     users,
 )
+from tests.support.proxy import Mode, Proxy
 from tests.support.rich_errors import RichError, rich_error
 from tests.support.servers import serving, settings_for_test
-from tests.support.stalling_proxy import StallingProxy
-from tests.support.tcp_proxy import TcpProxy
 from userservice.v1 import auth_pb2, user_pb2
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
@@ -65,12 +65,6 @@ def through(backend: Backend, port: int) -> Backend:
 def postgres_address(backend: Backend) -> tuple[str, int]:
     url = make_url(backend.database_url)
     return url.host or "127.0.0.1", url.port or 5432
-
-
-async def admin_token(app: Application, channel: grpc.aio.Channel) -> str:
-    email = unique_email("admin")
-    await app.services.users.bootstrap_admin(email=email, password=PASSWORD, display_name="Admin")
-    return (await login(channel, email)).access_token
 
 
 def list_users(channel: grpc.aio.Channel, token: str, **call: Any) -> Awaitable[Any]:
@@ -148,7 +142,7 @@ async def test_calls_whose_connection_is_terminated_fail_unavailable_and_later_c
 ) -> None:
     workers, terminations, calls_between = 8, 3, 40
     async with serving(settings_for_test(postgres_backend, tmp_path)) as (app, channel):
-        token = await admin_token(app, channel)
+        token = (await signed_in_admin(app, channel)).tokens.access_token
         outcomes: Counter[tuple[grpc.StatusCode, str]] = Counter()
         progress = asyncio.Condition()
         done = asyncio.Event()
@@ -200,13 +194,13 @@ async def test_calls_whose_connection_is_terminated_fail_unavailable_and_later_c
 
 
 @pytest.fixture
-async def refusing_proxy(postgres_backend: Backend) -> AsyncIterator[TcpProxy]:
-    async with TcpProxy(*postgres_address(postgres_backend)) as proxy:
+async def refusing_proxy(postgres_backend: Backend) -> AsyncIterator[Proxy]:
+    async with Proxy(*postgres_address(postgres_backend)) as proxy:
         yield proxy
 
 
 async def test_while_postgres_refuses_connections_readiness_drops_and_calls_fail_fast(
-    postgres_backend: Backend, refusing_proxy: TcpProxy, tmp_path: Path
+    postgres_backend: Backend, refusing_proxy: Proxy, tmp_path: Path
 ) -> None:
     settings = settings_for_test(
         through(postgres_backend, refusing_proxy.port),
@@ -214,13 +208,13 @@ async def test_while_postgres_refuses_connections_readiness_drops_and_calls_fail
         database_timeout_seconds=DATABASE_TIMEOUT_SECONDS,
     )
     async with serving(settings) as (app, channel):
-        token = await admin_token(app, channel)
+        token = (await signed_in_admin(app, channel)).tokens.access_token
         member = await create_user(channel, email=unique_email("member"))
         readiness = Readiness(channel)
         try:
             await readiness.reaches(SERVING)
 
-            await refusing_proxy.stop()
+            await refusing_proxy.set_mode(Mode.REFUSE)
             await readiness.reaches(NOT_SERVING)
 
             listed, listing_took = await timed_failure(list_users(channel, token))
@@ -240,7 +234,7 @@ async def test_while_postgres_refuses_connections_readiness_drops_and_calls_fail
                 assert (error.code, error.error_info.reason) == UNAVAILABLE
                 assert took < FAIL_FAST_SECONDS
 
-            await refusing_proxy.start()
+            await refusing_proxy.set_mode(Mode.FORWARD)
             await readiness.reaches(SERVING)
         finally:
             readiness.cancel()
@@ -277,7 +271,7 @@ async def blocked_on_a_lock(connection: asyncpg.Connection, database: str) -> No
 
 
 async def test_a_sign_up_cut_off_inside_its_transaction_leaves_nothing_behind(
-    postgres_backend: Backend, refusing_proxy: TcpProxy, tmp_path: Path
+    postgres_backend: Backend, refusing_proxy: Proxy, tmp_path: Path
 ) -> None:
     settings = settings_for_test(
         through(postgres_backend, refusing_proxy.port), tmp_path, database_timeout_seconds=5.0
@@ -290,7 +284,7 @@ async def test_a_sign_up_cut_off_inside_its_transaction_leaves_nothing_behind(
         request_id=str(uuid.uuid4()),
     )
     async with serving(settings) as (app, channel):
-        token = await admin_token(app, channel)
+        token = (await signed_in_admin(app, channel)).tokens.access_token
         holder = await asyncpg.connect(direct_dsn(postgres_backend), timeout=5)
         try:
             # The user row is inserted first; its idempotency record, at commit, has to wait.
@@ -300,7 +294,8 @@ async def test_a_sign_up_cut_off_inside_its_transaction_leaves_nothing_behind(
             attempt = asyncio.ensure_future(users(channel).CreateUser(signup))
             await blocked_on_a_lock(holder, database)
 
-            await refusing_proxy.stop()  # the connection dies with the transaction open
+            # The connection dies with the transaction open.
+            await refusing_proxy.set_mode(Mode.REFUSE)
             error = await rpc_failure(attempt)
             assert (error.code, error.error_info.reason) == UNAVAILABLE
             await lock.rollback()
@@ -311,7 +306,7 @@ async def test_a_sign_up_cut_off_inside_its_transaction_leaves_nothing_behind(
             await holder.close()
         assert written == 0
 
-        await refusing_proxy.start()
+        await refusing_proxy.set_mode(Mode.FORWARD)
         # The client retries with the same request_id: nothing was recorded, so it is created now.
         user = await users(channel).CreateUser(signup)
         page = await users(channel).ListUsers(
@@ -325,8 +320,8 @@ async def test_a_sign_up_cut_off_inside_its_transaction_leaves_nothing_behind(
 
 
 @pytest.fixture
-async def stalling_proxy(postgres_backend: Backend) -> AsyncIterator[StallingProxy]:
-    async with StallingProxy(*postgres_address(postgres_backend)) as proxy:
+async def stalling_proxy(postgres_backend: Backend) -> AsyncIterator[Proxy]:
+    async with Proxy(*postgres_address(postgres_backend)) as proxy:
         yield proxy
 
 
@@ -355,7 +350,7 @@ async def server_outcomes(app: Application, method: str, count: int) -> Counter[
 
 
 async def test_while_postgres_hangs_calls_end_at_their_deadline_or_the_database_timeout(
-    postgres_backend: Backend, stalling_proxy: StallingProxy, tmp_path: Path
+    postgres_backend: Backend, stalling_proxy: Proxy, tmp_path: Path
 ) -> None:
     settings = settings_for_test(
         through(postgres_backend, stalling_proxy.port),
@@ -363,11 +358,11 @@ async def test_while_postgres_hangs_calls_end_at_their_deadline_or_the_database_
         database_timeout_seconds=DATABASE_TIMEOUT_SECONDS,
     )
     async with serving(settings) as (app, channel):
-        token = await admin_token(app, channel)
+        token = (await signed_in_admin(app, channel)).tokens.access_token
         readiness = Readiness(channel)
         try:
             await readiness.reaches(SERVING)
-            stalling_proxy.stall()
+            await stalling_proxy.set_mode(Mode.STALL)
 
             # The caller's deadline bounds the call.
             short, short_took = await timed_code(list_users(channel, token, timeout=0.3))
@@ -399,7 +394,7 @@ async def test_while_postgres_hangs_calls_end_at_their_deadline_or_the_database_
                 grpc.StatusCode.UNAVAILABLE,
             }, ended
 
-            stalling_proxy.resume()
+            await stalling_proxy.set_mode(Mode.FORWARD)
             await readiness.reaches(SERVING)
         finally:
             readiness.cancel()

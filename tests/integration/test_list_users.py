@@ -18,15 +18,15 @@ from google.protobuf import field_mask_pb2
 from google.rpc import error_details_pb2
 
 from server.app import Application
-from tests.support.accounts import (
+from tests.support.accounts import id_between, insert_users, insert_users_with_ids
+from tests.support.flows import (
     Caller,
-    id_between,
-    insert_users,
-    insert_users_with_ids,
+    rpc_failure,
     signed_in_admin,
     signed_in_user,
+    unique_email,
+    users,
 )
-from tests.support.flows import rpc_failure, unique_email, users
 from tests.support.rich_errors import RichError
 from userservice.v1 import user_pb2
 

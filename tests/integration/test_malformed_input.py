@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,26 +25,27 @@ from hypothesis import strategies as st
 from server.app import Application
 from server.config import Settings
 from tests.support.backends import Backend
+from tests.support.flows import (
+    PASSWORD,
+    Caller,
+    auth,
+    rpc_failure,
+    signed_in_admin,
+    signed_in_user,
+    users,
+)
 from tests.support.rich_errors import RichError, rich_error
 from tests.support.servers import settings_for_test
-from userservice.v1 import (
-    auth_pb2,
-    auth_pb2_grpc,
-    service_account_pb2,
-    user_pb2,
-    user_pb2_grpc,
-)
+from userservice.v1 import auth_pb2, service_account_pb2, user_pb2
 
 Code = grpc.StatusCode
 INVALID_ARGUMENT = Code.INVALID_ARGUMENT
 UNAUTHENTICATED = Code.UNAUTHENTICATED
 NEVER = {Code.INTERNAL, Code.UNKNOWN}
 
-PASSWORD = "granite-willow-signal-63"
 GOOD_EMAIL = "someone@example.com"
 HUGE = "x" * 100_000  # far over every field's limit, well under the 1 MiB message limit
 OVER_MESSAGE_LIMIT = "x" * (1024 * 1024 + 1)
-Metadata = tuple[tuple[str, str], ...]
 
 FUZZ = hypothesis.settings(
     max_examples=60,
@@ -73,58 +73,14 @@ def settings(backend: Backend, tmp_path: Path) -> Settings:
     )
 
 
-def bearer(token: str) -> Metadata:
-    return (("authorization", f"Bearer {token}"),)
-
-
-def users(channel: grpc.aio.Channel) -> user_pb2_grpc.UserServiceStub:
-    return user_pb2_grpc.UserServiceStub(channel)
-
-
-def auth(channel: grpc.aio.Channel) -> auth_pb2_grpc.AuthServiceStub:
-    return auth_pb2_grpc.AuthServiceStub(channel)
-
-
-@dataclass(frozen=True)
-class SignedIn:
-    user_id: str
-    email: str
-    access_token: str
-    refresh_token: str
-
-    @property
-    def metadata(self) -> Metadata:
-        return bearer(self.access_token)
-
-
-async def sign_in(channel: grpc.aio.Channel, label: str) -> SignedIn:
-    email = f"{label}-{uuid.uuid4().hex[:12]}@example.com"
-    user = await users(channel).CreateUser(
-        user_pb2.CreateUserRequest(email=email, password=PASSWORD, display_name=label)
-    )
-    pair = await auth(channel).Login(auth_pb2.LoginRequest(email=email, password=PASSWORD))
-    return SignedIn(user.id, email, pair.access_token, pair.refresh_token)
+@pytest.fixture
+async def caller(channel: grpc.aio.Channel) -> Caller:
+    return await signed_in_user(channel, "caller")
 
 
 @pytest.fixture
-async def caller(channel: grpc.aio.Channel) -> SignedIn:
-    return await sign_in(channel, "caller")
-
-
-@pytest.fixture
-async def admin(app: Application, channel: grpc.aio.Channel) -> SignedIn:
-    email = f"admin-{uuid.uuid4().hex[:12]}@example.com"
-    user = await app.services.users.bootstrap_admin(
-        email=email, password=PASSWORD, display_name="Admin"
-    )
-    pair = await auth(channel).Login(auth_pb2.LoginRequest(email=email, password=PASSWORD))
-    return SignedIn(str(user.id), email, pair.access_token, pair.refresh_token)
-
-
-async def failure(call: Awaitable[Any]) -> RichError:
-    with pytest.raises(grpc.aio.AioRpcError) as failed:
-        await call
-    return rich_error(failed.value)
+async def admin(app: Application, channel: grpc.aio.Channel) -> Caller:
+    return await signed_in_admin(app, channel)
 
 
 def assert_field_violation(error: RichError, field: str, reason: str = "INVALID_ARGUMENT") -> None:
@@ -151,7 +107,7 @@ def create_request(**fields: Any) -> user_pb2.CreateUserRequest:
 
 
 async def test_an_empty_create_user_request_names_the_email(channel: grpc.aio.Channel) -> None:
-    error = await failure(users(channel).CreateUser(user_pb2.CreateUserRequest()))
+    error = await rpc_failure(users(channel).CreateUser(user_pb2.CreateUserRequest()))
 
     assert_field_violation(error, "email")
 
@@ -170,7 +126,7 @@ async def test_an_empty_create_user_request_names_the_email(channel: grpc.aio.Ch
     ],
 )
 async def test_create_user_names_a_malformed_email(channel: grpc.aio.Channel, email: str) -> None:
-    error = await failure(users(channel).CreateUser(create_request(email=email)))
+    error = await rpc_failure(users(channel).CreateUser(create_request(email=email)))
 
     assert_field_violation(error, "email")
 
@@ -186,7 +142,7 @@ async def test_create_user_names_a_malformed_email(channel: grpc.aio.Channel, em
 async def test_create_user_names_an_unusable_password(
     channel: grpc.aio.Channel, password: str, reason: str
 ) -> None:
-    error = await failure(users(channel).CreateUser(create_request(password=password)))
+    error = await rpc_failure(users(channel).CreateUser(create_request(password=password)))
 
     assert_field_violation(error, "password", reason)
 
@@ -198,14 +154,14 @@ async def test_create_user_names_an_unusable_password(
 async def test_create_user_names_a_display_name_with_control_characters_or_too_long(
     channel: grpc.aio.Channel, display_name: str
 ) -> None:
-    error = await failure(users(channel).CreateUser(create_request(display_name=display_name)))
+    error = await rpc_failure(users(channel).CreateUser(create_request(display_name=display_name)))
 
     assert_field_violation(error, "display_name")
 
 
 @pytest.mark.parametrize("role", [99, 3, -1])
 async def test_create_user_names_an_unknown_role(channel: grpc.aio.Channel, role: int) -> None:
-    error = await failure(users(channel).CreateUser(create_request(role=role)))
+    error = await rpc_failure(users(channel).CreateUser(create_request(role=role)))
 
     assert_field_violation(error, "role")
 
@@ -217,7 +173,7 @@ async def test_create_user_names_an_unknown_role(channel: grpc.aio.Channel, role
 async def test_create_user_names_a_request_id_that_is_not_a_uuid(
     channel: grpc.aio.Channel, request_id: str
 ) -> None:
-    error = await failure(users(channel).CreateUser(create_request(request_id=request_id)))
+    error = await rpc_failure(users(channel).CreateUser(create_request(request_id=request_id)))
 
     assert_field_violation(error, "request_id")
 
@@ -238,7 +194,7 @@ async def test_a_message_over_the_receive_limit_is_resource_exhausted_not_intern
 async def test_get_user_without_a_token_is_unauthenticated_whatever_the_id(
     channel: grpc.aio.Channel, user_id: str
 ) -> None:
-    error = await failure(users(channel).GetUser(user_pb2.GetUserRequest(id=user_id)))
+    error = await rpc_failure(users(channel).GetUser(user_pb2.GetUserRequest(id=user_id)))
 
     assert error.code is UNAUTHENTICATED
     assert error.error_info.reason == "TOKEN_MISSING"
@@ -258,11 +214,11 @@ UUID_WITH_JUNK = ["x", " ", "\n", "-", "}", "--", "/../", "0"]
     ],
 )
 async def test_get_user_names_an_id_that_is_not_a_uuid(
-    channel: grpc.aio.Channel, caller: SignedIn, user_id: str
+    channel: grpc.aio.Channel, caller: Caller, user_id: str
 ) -> None:
-    user_id = user_id.replace("{id}", caller.user_id)
+    user_id = user_id.replace("{id}", caller.id)
 
-    error = await failure(
+    error = await rpc_failure(
         users(channel).GetUser(user_pb2.GetUserRequest(id=user_id), metadata=caller.metadata)
     )
 
@@ -273,7 +229,7 @@ async def test_get_user_names_an_id_that_is_not_a_uuid(
 
 
 async def test_an_empty_login_request_names_the_email(channel: grpc.aio.Channel) -> None:
-    error = await failure(auth(channel).Login(auth_pb2.LoginRequest()))
+    error = await rpc_failure(auth(channel).Login(auth_pb2.LoginRequest()))
 
     assert_field_violation(error, "email")
 
@@ -282,7 +238,7 @@ async def test_an_empty_login_request_names_the_email(channel: grpc.aio.Channel)
     "email", ["no-at-sign", "a@", "@b", "a b@c.d", "nul\x00@example.com", HUGE + "@example.com"]
 )
 async def test_login_names_a_malformed_email(channel: grpc.aio.Channel, email: str) -> None:
-    error = await failure(
+    error = await rpc_failure(
         auth(channel).Login(auth_pb2.LoginRequest(email=email, password=PASSWORD))
     )
 
@@ -291,10 +247,10 @@ async def test_login_names_a_malformed_email(channel: grpc.aio.Channel, email: s
 
 @pytest.mark.parametrize("password", ["", HUGE], ids=["empty", "huge"])
 async def test_login_names_a_missing_or_huge_password(
-    channel: grpc.aio.Channel, caller: SignedIn, password: str
+    channel: grpc.aio.Channel, caller: Caller, password: str
 ) -> None:
-    error = await failure(
-        auth(channel).Login(auth_pb2.LoginRequest(email=caller.email, password=password))
+    error = await rpc_failure(
+        auth(channel).Login(auth_pb2.LoginRequest(email=caller.account.email, password=password))
     )
 
     assert_field_violation(error, "password")
@@ -307,7 +263,7 @@ async def test_login_names_a_missing_or_huge_password(
 async def test_refresh_token_names_a_missing_or_huge_token(
     channel: grpc.aio.Channel, token: str
 ) -> None:
-    error = await failure(
+    error = await rpc_failure(
         auth(channel).RefreshToken(auth_pb2.RefreshTokenRequest(refresh_token=token))
     )
 
@@ -318,7 +274,7 @@ async def test_refresh_token_names_a_missing_or_huge_token(
 async def test_an_unknown_refresh_token_is_unauthenticated(
     channel: grpc.aio.Channel, token: str
 ) -> None:
-    error = await failure(
+    error = await rpc_failure(
         auth(channel).RefreshToken(auth_pb2.RefreshTokenRequest(refresh_token=token))
     )
 
@@ -330,7 +286,7 @@ async def test_an_unknown_refresh_token_is_unauthenticated(
 
 
 async def test_logout_without_a_token_is_unauthenticated(channel: grpc.aio.Channel) -> None:
-    error = await failure(auth(channel).Logout(auth_pb2.LogoutRequest()))
+    error = await rpc_failure(auth(channel).Logout(auth_pb2.LogoutRequest()))
 
     assert error.code is UNAUTHENTICATED
     assert error.error_info.reason == "TOKEN_MISSING"
@@ -338,15 +294,15 @@ async def test_logout_without_a_token_is_unauthenticated(channel: grpc.aio.Chann
 
 @pytest.mark.parametrize("token", ["not-mine", HUGE], ids=["unknown", "huge"])
 async def test_logout_names_a_refresh_token_that_is_not_the_callers_and_ends_nothing(
-    channel: grpc.aio.Channel, caller: SignedIn, token: str
+    channel: grpc.aio.Channel, caller: Caller, token: str
 ) -> None:
-    error = await failure(
+    error = await rpc_failure(
         auth(channel).Logout(auth_pb2.LogoutRequest(refresh_token=token), metadata=caller.metadata)
     )
 
     assert_field_violation(error, "refresh_token")
     me = await users(channel).GetUser(user_pb2.GetUserRequest(id="me"), metadata=caller.metadata)
-    assert me.id == caller.user_id
+    assert me.id == caller.id
 
 
 # -- ValidateToken -------------------------------------------------------------------------------
@@ -355,7 +311,7 @@ async def test_logout_names_a_refresh_token_that_is_not_the_callers_and_ends_not
 async def test_validate_token_without_a_token_is_unauthenticated(
     channel: grpc.aio.Channel,
 ) -> None:
-    error = await failure(auth(channel).ValidateToken(auth_pb2.ValidateTokenRequest()))
+    error = await rpc_failure(auth(channel).ValidateToken(auth_pb2.ValidateTokenRequest()))
 
     assert error.code is UNAUTHENTICATED
     assert error.error_info.reason == "TOKEN_MISSING"
@@ -363,9 +319,9 @@ async def test_validate_token_without_a_token_is_unauthenticated(
 
 @pytest.mark.parametrize("token", ["", HUGE], ids=["empty", "huge"])
 async def test_validate_token_names_a_missing_or_huge_access_token(
-    channel: grpc.aio.Channel, caller: SignedIn, token: str
+    channel: grpc.aio.Channel, caller: Caller, token: str
 ) -> None:
-    error = await failure(
+    error = await rpc_failure(
         auth(channel).ValidateToken(
             auth_pb2.ValidateTokenRequest(access_token=token), metadata=caller.metadata
         )
@@ -376,7 +332,7 @@ async def test_validate_token_names_a_missing_or_huge_access_token(
 
 @pytest.mark.parametrize("token", ["not-a-jwt", "a.b.c", "x" * 5000])
 async def test_validate_token_answers_inactive_for_a_token_that_is_not_one(
-    channel: grpc.aio.Channel, caller: SignedIn, token: str
+    channel: grpc.aio.Channel, caller: Caller, token: str
 ) -> None:
     result = await auth(channel).ValidateToken(
         auth_pb2.ValidateTokenRequest(access_token=token), metadata=caller.metadata
@@ -397,7 +353,7 @@ async def test_get_jwks_has_no_input_to_get_wrong(channel: grpc.aio.Channel) -> 
 
 @pytest.mark.parametrize("token", ["a.é", "é.a", "ü", "a." + "é" * 40])
 async def test_a_page_token_with_non_ascii_characters_is_named(
-    channel: grpc.aio.Channel, caller: SignedIn, admin: SignedIn, token: str
+    channel: grpc.aio.Channel, caller: Caller, admin: Caller, token: str
 ) -> None:
     listing_users = users(channel).ListUsers(
         user_pb2.ListUsersRequest(page_token=token), metadata=admin.metadata
@@ -406,8 +362,8 @@ async def test_a_page_token_with_non_ascii_characters_is_named(
         auth_pb2.ListSessionsRequest(user_id="me", page_token=token), metadata=caller.metadata
     )
 
-    assert_field_violation(await failure(listing_users), "page_token", "INVALID_PAGE_TOKEN")
-    assert_field_violation(await failure(listing_sessions), "page_token", "INVALID_PAGE_TOKEN")
+    assert_field_violation(await rpc_failure(listing_users), "page_token", "INVALID_PAGE_TOKEN")
+    assert_field_violation(await rpc_failure(listing_sessions), "page_token", "INVALID_PAGE_TOKEN")
 
 
 @pytest.mark.parametrize(
@@ -415,9 +371,9 @@ async def test_a_page_token_with_non_ascii_characters_is_named(
     ['email = "a\x00*"', "state = STATE_ACTIVE\x00", 'email = "*x*"', "role = 1", "x" * 600],
 )
 async def test_list_users_names_a_malformed_filter(
-    channel: grpc.aio.Channel, admin: SignedIn, filter_text: str
+    channel: grpc.aio.Channel, admin: Caller, filter_text: str
 ) -> None:
-    error = await failure(
+    error = await rpc_failure(
         users(channel).ListUsers(
             user_pb2.ListUsersRequest(filter=filter_text), metadata=admin.metadata
         )
@@ -472,7 +428,7 @@ def raw_method(channel: grpc.aio.Channel, path: str) -> grpc.aio.UnaryUnaryMulti
 async def test_invalid_utf8_in_a_string_field_is_a_malformed_request(
     channel: grpc.aio.Channel, path: str, payload: bytes
 ) -> None:
-    error = await failure(raw_method(channel, path)(payload))
+    error = await rpc_failure(raw_method(channel, path)(payload))
 
     assert error.code is INVALID_ARGUMENT
     assert error.error_info.reason == "MALFORMED_REQUEST"
@@ -482,7 +438,7 @@ async def test_invalid_utf8_in_a_string_field_is_a_malformed_request(
 async def test_a_truncated_message_is_a_malformed_request(
     channel: grpc.aio.Channel, path: str
 ) -> None:
-    error = await failure(raw_method(channel, path)(TRUNCATED))
+    error = await rpc_failure(raw_method(channel, path)(TRUNCATED))
 
     assert error.code is INVALID_ARGUMENT
     assert error.error_info.reason == "MALFORMED_REQUEST"
@@ -492,7 +448,7 @@ async def test_invalid_utf8_is_refused_before_authentication(
     channel: grpc.aio.Channel,
 ) -> None:
     # GetUser needs a token; the parse failure is what the caller must fix first.
-    error = await failure(
+    error = await rpc_failure(
         raw_method(channel, "/userservice.v1.UserService/GetUser")(b"\x0a\x02\xff\xfe")
     )
 
@@ -556,9 +512,11 @@ async def test_any_create_user_request_is_answered_without_an_internal_error(
 @FUZZ
 @given(email=emails, password=passwords, known=st.booleans())
 async def test_any_login_request_is_answered_without_an_internal_error(
-    channel: grpc.aio.Channel, caller: SignedIn, email: str, password: str, known: bool
+    channel: grpc.aio.Channel, caller: Caller, email: str, password: str, known: bool
 ) -> None:
-    message = auth_pb2.LoginRequest(email=caller.email if known else email, password=password)
+    message = auth_pb2.LoginRequest(
+        email=caller.account.email if known else email, password=password
+    )
 
     code = await outcome(auth(channel).Login(message))
 
@@ -589,7 +547,7 @@ update_requests = st.builds(
 @FUZZ
 @given(data=st.data())
 async def test_any_call_a_signed_in_user_makes_is_answered_without_an_internal_error(
-    channel: grpc.aio.Channel, caller: SignedIn, data: st.DataObject
+    channel: grpc.aio.Channel, caller: Caller, data: st.DataObject
 ) -> None:
     kind = data.draw(
         st.sampled_from(
@@ -618,7 +576,7 @@ async def test_any_call_a_signed_in_user_makes_is_answered_without_an_internal_e
         call = auth(channel).Logout(auth_pb2.LogoutRequest(refresh_token=token), metadata=meta)
         allowed = {INVALID_ARGUMENT}
     elif kind == "ValidateToken":
-        token = data.draw(st.one_of(texts, st.just(caller.access_token)))
+        token = data.draw(st.one_of(texts, st.just(caller.tokens.access_token)))
         call = auth(channel).ValidateToken(
             auth_pb2.ValidateTokenRequest(access_token=token), metadata=meta
         )
@@ -662,7 +620,7 @@ async def test_any_call_a_signed_in_user_makes_is_answered_without_an_internal_e
     ),
 )
 async def test_any_list_users_request_is_answered_without_an_internal_error(
-    channel: grpc.aio.Channel, admin: SignedIn, page_size: int, page_token: str, filter_text: str
+    channel: grpc.aio.Channel, admin: Caller, page_size: int, page_token: str, filter_text: str
 ) -> None:
     message = user_pb2.ListUsersRequest(
         page_size=page_size, page_token=page_token, filter=filter_text

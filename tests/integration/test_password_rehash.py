@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import grpc.aio
 from sqlalchemy import text
 
 from server.app import Application
 from tests.support.backends import Backend
+from tests.support.flows import create_user, login
 from tests.support.servers import serving, settings_for_test
-from userservice.v1 import auth_pb2, auth_pb2_grpc, user_pb2, user_pb2_grpc
 
 EMAIL = "rehash@example.com"
-PASSWORD = "amber-lighthouse-orbit-19"
 
 
 def argon2_parameters(encoded: str) -> dict[str, int]:
@@ -32,19 +30,11 @@ async def stored_hash(app: Application) -> str:
         return value
 
 
-async def login(channel: grpc.aio.Channel) -> auth_pb2.TokenPair:
-    return await auth_pb2_grpc.AuthServiceStub(channel).Login(
-        auth_pb2.LoginRequest(email=EMAIL, password=PASSWORD)
-    )
-
-
 async def test_login_rehashes_a_password_made_with_a_smaller_time_cost(
     backend: Backend, tmp_path: Path
 ) -> None:
     async with serving(settings_for_test(backend, tmp_path, argon2_time_cost=2)) as (app, channel):
-        await user_pb2_grpc.UserServiceStub(channel).CreateUser(
-            user_pb2.CreateUserRequest(email=EMAIL, password=PASSWORD, display_name="Rehash")
-        )
+        await create_user(channel, email=EMAIL, display_name="Rehash")
         original = await stored_hash(app)
     assert argon2_parameters(original) == {"m": 19456, "t": 2, "p": 1}
 
@@ -52,14 +42,14 @@ async def test_login_rehashes_a_password_made_with_a_smaller_time_cost(
     async with serving(settings_for_test(backend, tmp_path, argon2_time_cost=3)) as (app, channel):
         assert await stored_hash(app) == original  # starting does not touch passwords
 
-        first = await login(channel)
+        first = await login(channel, EMAIL)
 
         rehashed = await stored_hash(app)
         assert first.access_token
         assert rehashed != original
         assert argon2_parameters(rehashed) == {"m": 19456, "t": 3, "p": 1}
 
-        second = await login(channel)
+        second = await login(channel, EMAIL)
 
         assert second.access_token
         assert second.session_id != first.session_id

@@ -14,7 +14,6 @@ import grpc
 import grpc.aio
 from google.rpc import error_details_pb2
 
-from tests.support.accounts import signed_in_admin
 from tests.support.backends import Backend
 from tests.support.flows import (
     PASSWORD,
@@ -22,6 +21,7 @@ from tests.support.flows import (
     bearer,
     create_user,
     rpc_failure,
+    signed_in_admin,
     unique_email,
     users,
 )

@@ -20,7 +20,7 @@ from server.app import APPLICATION_SERVICES, USER_SERVICE, Application
 from server.repositories.migrations import head_revision
 from tests.support import servers
 from tests.support.backends import Backend
-from tests.support.tcp_proxy import TcpProxy
+from tests.support.proxy import Mode, Proxy
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -53,15 +53,15 @@ async def status_of(channel: grpc.aio.Channel, service: str) -> int:
 
 
 @pytest.fixture
-async def postgres_proxy(postgres_backend: Backend) -> AsyncIterator[TcpProxy]:
+async def postgres_proxy(postgres_backend: Backend) -> AsyncIterator[Proxy]:
     url = make_url(postgres_backend.database_url)
-    async with TcpProxy(url.host or "127.0.0.1", url.port or 5432) as proxy:
+    async with Proxy(url.host or "127.0.0.1", url.port or 5432) as proxy:
         yield proxy
 
 
 @pytest.fixture
 async def served_through_proxy(
-    postgres_backend: Backend, postgres_proxy: TcpProxy, tmp_path: Path
+    postgres_backend: Backend, postgres_proxy: Proxy, tmp_path: Path
 ) -> AsyncIterator[tuple[Application, grpc.aio.Channel]]:
     url = make_url(postgres_backend.database_url).set(host="127.0.0.1", port=postgres_proxy.port)
     backend = dataclasses.replace(
@@ -72,7 +72,7 @@ async def served_through_proxy(
 
 
 async def test_readiness_turns_not_serving_while_postgres_is_unreachable_and_recovers(
-    served_through_proxy: tuple[Application, grpc.aio.Channel], postgres_proxy: TcpProxy
+    served_through_proxy: tuple[Application, grpc.aio.Channel], postgres_proxy: Proxy
 ) -> None:
     _, channel = served_through_proxy
     watch: Watch = health_pb2_grpc.HealthStub(channel).Watch(
@@ -81,13 +81,13 @@ async def test_readiness_turns_not_serving_while_postgres_is_unreachable_and_rec
     try:
         await watch_reports(watch, SERVING)
 
-        await postgres_proxy.stop()
+        await postgres_proxy.set_mode(Mode.REFUSE)
         await watch_reports(watch, NOT_SERVING)
         for service in APPLICATION_SERVICES:
             assert await status_of(channel, service) == NOT_SERVING, service
         assert await status_of(channel, "") == SERVING
 
-        await postgres_proxy.start()
+        await postgres_proxy.set_mode(Mode.FORWARD)
         await watch_reports(watch, SERVING)
         for service in APPLICATION_SERVICES:
             assert await status_of(channel, service) == SERVING, service

@@ -10,11 +10,9 @@ restart lost.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import grpc
@@ -28,25 +26,26 @@ from server.app import Application
 from tests.support.backends import Backend, postgres_database
 from tests.support.flows import (
     PASSWORD,
-    auth,
     bearer,
     create_user,
     get_me,
     login,
+    logout,
     rpc_failure,
-    signed_in,
+    signed_in_user,
     unique_email,
     users,
 )
 from tests.support.private_redis import PrivateRedis, private_redis
+from tests.support.proxy import Mode, Proxy
+from tests.support.redis_keys import revocations_loaded_key, revoked_key, user_key
 from tests.support.servers import serving, settings_for_test
-from tests.support.tcp_proxy import TcpProxy
-from userservice.v1 import auth_pb2, user_pb2
+from tests.support.waiting import eventually
+from userservice.v1 import user_pb2
 
 FAILED_LOGINS_ALLOWED = 3
 # Redis is skipped for 1 s after a failure, then retried: recovery shows well within this.
 RECOVERY_SECONDS = 10.0
-POLL_SECONDS = 0.05
 
 
 @pytest.fixture
@@ -90,27 +89,6 @@ async def inspector(redis_server: PrivateRedis) -> AsyncIterator[redis_asyncio.R
         await client.aclose()
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], what: str) -> None:
-    """Polls `check` until it holds; fails after RECOVERY_SECONDS naming `what`."""
-    deadline = time.monotonic() + RECOVERY_SECONDS
-    while not await check():
-        if time.monotonic() >= deadline:
-            pytest.fail(f"{what}: not within {RECOVERY_SECONDS}s")
-        await asyncio.sleep(POLL_SECONDS)
-
-
-def user_key(app: Application, user_id: str) -> str:
-    return f"{app.settings.redis_key_prefix}user:{user_id}"
-
-
-def revoked_key(app: Application, session_id: str) -> str:
-    return f"{app.settings.redis_key_prefix}revoked:{session_id}"
-
-
-def revocations_loaded_key(app: Application) -> str:
-    return f"{app.settings.redis_key_prefix}revoked:loaded"
-
-
 async def assert_token_revoked(channel: grpc.aio.Channel, access_token: str) -> None:
     error = await rpc_failure(get_me(channel, access_token))
     assert (error.code, error.error_info.reason) == (
@@ -119,24 +97,22 @@ async def assert_token_revoked(channel: grpc.aio.Channel, access_token: str) -> 
     )
 
 
-async def logout(channel: grpc.aio.Channel, access_token: str) -> None:
-    await auth(channel).Logout(auth_pb2.LogoutRequest(), metadata=bearer(access_token))
-
-
 async def test_user_reads_skip_the_cache_while_redis_is_down_and_fill_it_again_once_back(
     app: Application,
     channel: grpc.aio.Channel,
     redis_server: PrivateRedis,
     inspector: redis_asyncio.Redis,
 ) -> None:
-    account, tokens = await signed_in(channel, "cached")
-    key = user_key(app, account.id)
+    caller = await signed_in_user(channel, "cached")
+    tokens = caller.tokens
+    key = user_key(app, caller.id)
 
     first = await get_me(channel, tokens.access_token)
     second = await get_me(channel, tokens.access_token)
     cached = await inspector.get(key)
     assert cached is not None, f"{key} missing after two reads"
-    assert (json.loads(cached)["id"], json.loads(cached)["email"]) == (account.id, account.email)
+    entry = json.loads(cached)
+    assert (entry["id"], entry["email"]) == (caller.id, caller.account.email)
     assert first == second
 
     await redis_server.kill()
@@ -152,7 +128,11 @@ async def test_user_reads_skip_the_cache_while_redis_is_down_and_fill_it_again_o
             assert await get_me(channel, tokens.access_token) == first
             return bool(await inspector.exists(key))
 
-        await eventually(cache_filled_again, f"{key} written to the restarted Redis")
+        await eventually(
+            cache_filled_again,
+            within=RECOVERY_SECONDS,
+            what=f"{key} written to the restarted Redis",
+        )
     finally:
         await inspector.aclose()
 
@@ -162,16 +142,17 @@ async def test_a_logout_during_a_redis_outage_is_refused_during_and_after_it(
     channel: grpc.aio.Channel,
     redis_server: PrivateRedis,
 ) -> None:
-    account, kept = await signed_in(channel, "logout")
-    ended = await login(channel, account.email)
-    assert (await get_me(channel, ended.access_token)).id == account.id
+    caller = await signed_in_user(channel, "logout")
+    kept = caller.tokens
+    ended = await login(channel, caller.account.email)
+    assert (await get_me(channel, ended.access_token)).id == caller.id
 
     await redis_server.kill()
     await logout(channel, ended.access_token)
 
     # Redis cannot vouch for anything now: the database says which sessions are live.
     await assert_token_revoked(channel, ended.access_token)
-    assert (await get_me(channel, kept.access_token)).id == account.id
+    assert (await get_me(channel, kept.access_token)).id == caller.id
 
     await redis_server.start()
     await assert_token_revoked(channel, ended.access_token)
@@ -186,14 +167,18 @@ async def test_a_logout_during_a_redis_outage_is_refused_during_and_after_it(
             )
             return loaded is not None and revoked is not None
 
-        await eventually(revocations_resynchronised, "revocations copied to the restarted Redis")
+        await eventually(
+            revocations_resynchronised,
+            within=RECOVERY_SECONDS,
+            what="revocations copied to the restarted Redis",
+        )
         kept_revoked = await inspector.exists(revoked_key(app, kept.session_id))
     finally:
         await inspector.aclose()
 
     # Now Redis vouches, and says the same as the database did.
     await assert_token_revoked(channel, ended.access_token)
-    assert (await get_me(channel, kept.access_token)).id == account.id
+    assert (await get_me(channel, kept.access_token)).id == caller.id
     assert kept_revoked == 0
 
 
@@ -236,8 +221,9 @@ async def test_a_revocation_made_before_redis_lost_its_data_is_still_refused_aft
     redis_server: PrivateRedis,
     inspector: redis_asyncio.Redis,
 ) -> None:
-    account, kept = await signed_in(channel, "restart")
-    ended = await login(channel, account.email)
+    caller = await signed_in_user(channel, "restart")
+    kept = caller.tokens
+    ended = await login(channel, caller.account.email)
     await logout(channel, ended.access_token)
     await assert_token_revoked(channel, ended.access_token)
     assert await inspector.exists(revoked_key(app, ended.session_id)) == 1
@@ -246,7 +232,7 @@ async def test_a_revocation_made_before_redis_lost_its_data_is_still_refused_aft
 
     # The very first calls after the restart already refuse it (the database decides).
     await assert_token_revoked(channel, ended.access_token)
-    assert (await get_me(channel, kept.access_token)).id == account.id
+    assert (await get_me(channel, kept.access_token)).id == caller.id
 
     inspector = redis_server.client()
     try:
@@ -260,11 +246,15 @@ async def test_a_revocation_made_before_redis_lost_its_data_is_still_refused_aft
                 == 2
             )
 
-        await eventually(revocations_resynchronised, "revocations copied to the restarted Redis")
+        await eventually(
+            revocations_resynchronised,
+            within=RECOVERY_SECONDS,
+            what="revocations copied to the restarted Redis",
+        )
     finally:
         await inspector.aclose()
     await assert_token_revoked(channel, ended.access_token)
-    assert (await get_me(channel, kept.access_token)).id == account.id
+    assert (await get_me(channel, kept.access_token)).id == caller.id
 
 
 async def test_a_logout_on_a_replica_cut_off_from_redis_reaches_the_others_once_it_reconnects(
@@ -277,7 +267,7 @@ async def test_a_logout_on_a_replica_cut_off_from_redis_reaches_the_others_once_
     """
     async with (
         postgres_database() as database_url,
-        TcpProxy("127.0.0.1", redis_server.port) as a_to_redis,
+        Proxy("127.0.0.1", redis_server.port) as a_to_redis,
     ):
         prefix = f"replicas-{uuid.uuid4().hex[:8]}:"
         a_redis = Backend(
@@ -289,13 +279,14 @@ async def test_a_logout_on_a_replica_cut_off_from_redis_reaches_the_others_once_
             serving(settings_for_test(a_redis, tmp_path)) as (_, a),
             serving(settings_for_test(b_redis, tmp_path)) as (_, b),
         ):
-            account, tokens = await signed_in(a, "replicas")
-            assert (await get_me(b, tokens.access_token)).id == account.id
+            caller = await signed_in_user(a, "replicas")
+            tokens = caller.tokens
+            assert (await get_me(b, tokens.access_token)).id == caller.id
 
-            await a_to_redis.stop()
+            await a_to_redis.set_mode(Mode.REFUSE)
             await logout(a, tokens.access_token)
             await assert_token_revoked(a, tokens.access_token)
-            await a_to_redis.start()
+            await a_to_redis.set_mode(Mode.FORWARD)
 
             async def refused_by_b() -> bool:
                 try:
@@ -304,7 +295,11 @@ async def test_a_logout_on_a_replica_cut_off_from_redis_reaches_the_others_once_
                     return failed.code() is grpc.StatusCode.UNAUTHENTICATED
                 return False
 
-            await eventually(refused_by_b, "replica B refusing the token logged out on A")
+            await eventually(
+                refused_by_b,
+                within=RECOVERY_SECONDS,
+                what="replica B refusing the token logged out on A",
+            )
             await assert_token_revoked(b, tokens.access_token)
 
 
@@ -319,9 +314,10 @@ async def test_a_user_changed_while_redis_hung_is_not_read_stale_from_it_afterwa
     Other replicas read the same Redis, so the old entry has to be deleted once Redis answers
     again, not merely skipped by the replica that made the change.
     """
-    account, tokens = await signed_in(channel, "renamed")
+    caller = await signed_in_user(channel, "renamed")
+    tokens = caller.tokens
     await get_me(channel, tokens.access_token)
-    key = user_key(app, account.id)
+    key = user_key(app, caller.id)
     assert await inspector.exists(key) == 1
 
     redis_server.pause()
@@ -341,7 +337,11 @@ async def test_a_user_changed_while_redis_hung_is_not_read_stale_from_it_afterwa
         cached = await inspector.get(key)
         return cached is None or json.loads(cached)["display_name"] == renamed.display_name
 
-    await eventually(old_entry_gone, f"the stale {key} deleted, with no call reading it")
+    await eventually(
+        old_entry_gone,
+        within=RECOVERY_SECONDS,
+        what=f"the stale {key} deleted, with no call reading it",
+    )
     for _ in range(2):  # a cache miss, then (once filled again) a hit
         me = await get_me(channel, tokens.access_token)
         assert (me.display_name, me.etag) == (renamed.display_name, renamed.etag)

@@ -10,27 +10,38 @@ database instead — slower, never wrong.
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
 import grpc
 import grpc.aio
-import pytest
 from google.protobuf import field_mask_pb2
 
 from server.app import Application
 from server.domain import User
 from server.repositories.users import UserRepository
-from tests.support.accounts import Caller, first_refusal, signed_in_admin, signed_in_user
 from tests.support.backends import Backend, postgres_database
-from tests.support.flows import auth, bearer, get_me, login, rpc_failure, users
+from tests.support.flows import (
+    Caller,
+    auth,
+    bearer,
+    first_refusal,
+    get_me,
+    login,
+    logout,
+    rpc_failure,
+    signed_in_admin,
+    signed_in_user,
+    users,
+)
 from tests.support.private_redis import PrivateRedis, private_redis
+from tests.support.redis_keys import revocations_loaded_key, revoked_key, user_key
 from tests.support.rich_errors import RichError
 from tests.support.servers import serving, settings_for_test
+from tests.support.waiting import eventually
 from userservice.v1 import auth_pb2, user_pb2
 
 # A replica subscribes, rebuilds and hears its first heartbeat within milliseconds.
@@ -43,18 +54,8 @@ NOT_LIVE_SECONDS = 5.0
 LIVE_AGAIN_SECONDS = 15.0
 # Without a live copy a call may wait out one Redis timeout (0.5 s) before the guard skips it.
 FALLBACK_CALL_SECONDS = 1.5
-POLL_SECONDS = 0.02
 
 Replicas = tuple[tuple[Application, grpc.aio.Channel], tuple[Application, grpc.aio.Channel]]
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], *, within: float, what: str) -> None:
-    """Polls `check` until it holds; fails after `within` seconds naming `what`."""
-    deadline = time.monotonic() + within
-    while not await check():
-        if time.monotonic() >= deadline:
-            pytest.fail(f"{what}: not within {within}s")
-        await asyncio.sleep(POLL_SECONDS)
 
 
 async def all_live(*apps: Application, live: bool = True, within: float = LIVE_SECONDS) -> None:
@@ -90,18 +91,6 @@ async def replicas_on_private_redis(workdir: Path) -> AsyncIterator[tuple[Privat
             yield redis_server, replicas
 
 
-def user_key(app: Application, user_id: str) -> str:
-    return f"{app.settings.redis_key_prefix}user:{user_id}"
-
-
-def revoked_key(app: Application, session_id: str) -> str:
-    return f"{app.settings.redis_key_prefix}revoked:{session_id}"
-
-
-def revocations_loaded_key(app: Application) -> str:
-    return f"{app.settings.redis_key_prefix}revoked:loaded"
-
-
 def assert_revoked(error: RichError | None) -> None:
     assert error is not None, "the token is still accepted"
     assert (error.code, error.error_info.reason) == (
@@ -118,10 +107,6 @@ async def rename(channel: grpc.aio.Channel, access_token: str, display_name: str
         ),
         metadata=bearer(access_token),
     )
-
-
-async def logout(channel: grpc.aio.Channel, access_token: str) -> None:
-    await auth(channel).Logout(auth_pb2.LogoutRequest(), metadata=bearer(access_token))
 
 
 async def rename_behind_the_services_back(app: Application, user_id: str, name: str) -> None:

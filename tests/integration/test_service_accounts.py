@@ -19,9 +19,17 @@ from google.protobuf import field_mask_pb2
 
 from server.app import Application
 from server.repositories.models import ServiceAccountRow
-from tests.support.accounts import Caller, first_refusal, signed_in_admin, signed_in_user
 from tests.support.backends import Backend
-from tests.support.flows import auth, bearer, rpc_failure, users
+from tests.support.flows import (
+    Caller,
+    auth,
+    bearer,
+    first_refusal,
+    rpc_failure,
+    signed_in_admin,
+    signed_in_user,
+    users,
+)
 from tests.support.rich_errors import RichError
 from tests.support.servers import serving, settings_for_test
 from userservice.v1 import auth_pb2, service_account_pb2, service_account_pb2_grpc, user_pb2

@@ -15,9 +15,19 @@ import pytest
 from google.rpc import error_details_pb2
 
 from server.app import Application
-from tests.support.accounts import Caller, first_refusal, signed_in_admin, signed_in_user
 from tests.support.backends import Backend
-from tests.support.flows import auth, bearer, get_me, login, refresh, rpc_failure
+from tests.support.flows import (
+    Caller,
+    auth,
+    bearer,
+    first_refusal,
+    get_me,
+    login,
+    refresh,
+    rpc_failure,
+    signed_in_admin,
+    signed_in_user,
+)
 from tests.support.rich_errors import RichError
 from tests.support.servers import serving, settings_for_test
 from userservice.v1 import auth_pb2

@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from server.config import Settings, SigningAlgorithm
 from server.security.keys import generate_key
 from tests.support.backends import Backend
-from tests.support.flows import auth, bearer, get_me, refresh, rpc_failure, signed_in
+from tests.support.flows import auth, bearer, get_me, refresh, rpc_failure, signed_in_user
 from tests.support.rich_errors import RichError
 from tests.support.servers import serving, settings_for_test
 from userservice.v1 import auth_pb2
@@ -206,7 +206,7 @@ ATTACKS: list[Any] = [
 @pytest.fixture
 async def forger(channel: grpc.aio.Channel, settings: Settings) -> Forger:
     """A logged-in victim, and the server's signing key as the server wrote it to keys_dir."""
-    _, pair = await signed_in(channel, "victim")
+    pair = (await signed_in_user(channel, "victim")).tokens
     [key_file] = settings.keys_dir.glob("*.pem")
     claims = jwt.decode(pair.access_token, options={"verify_signature": False})
     return Forger(
@@ -261,7 +261,8 @@ async def test_a_token_signed_by_a_key_removed_from_keys_dir_is_refused(
     settings = settings_for_test(backend, tmp_path)
     first_key = generate_key(settings.keys_dir, SigningAlgorithm.EDDSA, now=utc_now())
     async with serving(settings) as (_, channel):
-        account, pair = await signed_in(channel)
+        caller = await signed_in_user(channel)
+        pair = caller.tokens
         assert jwt.get_unverified_header(pair.access_token)["kid"] == first_key.stem
     first_key.unlink()
     generate_key(settings.keys_dir, SigningAlgorithm.EDDSA, now=utc_now())
@@ -271,7 +272,7 @@ async def test_a_token_signed_by_a_key_removed_from_keys_dir_is_refused(
         assert error.error_info.reason == "TOKEN_INVALID"
         # The session itself lives on: only the key is gone.
         renewed = await refresh(channel, pair.refresh_token)
-        assert (await get_me(channel, renewed.access_token)).id == account.id
+        assert (await get_me(channel, renewed.access_token)).id == caller.id
 
 
 async def test_a_retired_key_still_verifies_tokens_while_they_may_be_alive(
@@ -282,21 +283,22 @@ async def test_a_retired_key_still_verifies_tokens_while_they_may_be_alive(
     retired = generate_key(settings.keys_dir, SigningAlgorithm.EDDSA, now=now - minutes(1))
     active = generate_key(settings.keys_dir, SigningAlgorithm.EDDSA, now=now)
     async with serving(settings) as (_, channel):
-        account, pair = await signed_in(channel)
+        caller = await signed_in_user(channel)
+        pair = caller.tokens
         assert jwt.get_unverified_header(pair.access_token)["kid"] == active.stem
         assert await published_kids(channel) == {retired.stem, active.stem}
         forger = Forger(
             settings,
             retired.stem,
             load_private_key(retired),
-            account.id,
+            caller.id,
             pair.session_id,
             pair.access_token,
         )
 
         me = await get_me(channel, forger.sign())
 
-        assert me.id == account.id
+        assert me.id == caller.id
 
 
 async def test_a_retired_key_is_dropped_once_every_token_it_signed_has_expired(
@@ -309,13 +311,14 @@ async def test_a_retired_key_is_dropped_once_every_token_it_signed_has_expired(
     retired = generate_key(settings.keys_dir, SigningAlgorithm.EDDSA, now=now - minutes(30))
     active = generate_key(settings.keys_dir, SigningAlgorithm.EDDSA, now=now - minutes(20))
     async with serving(settings) as (_, channel):
-        account, pair = await signed_in(channel)
+        caller = await signed_in_user(channel)
+        pair = caller.tokens
         assert await published_kids(channel) == {active.stem}
         forger = Forger(
             settings,
             retired.stem,
             load_private_key(retired),
-            account.id,
+            caller.id,
             pair.session_id,
             pair.access_token,
         )

@@ -13,13 +13,15 @@ from google.protobuf import field_mask_pb2
 from google.rpc import error_details_pb2
 
 from server.app import Application
-from tests.support.accounts import Caller, signed_in_admin, signed_in_user
 from tests.support.flows import (
     PASSWORD,
+    Caller,
     get_me,
     login,
     refresh,
     rpc_failure,
+    signed_in_admin,
+    signed_in_user,
     unique_email,
     users,
 )

@@ -16,70 +16,24 @@ from sqlalchemy import delete, update
 from server.app import Application
 from server.repositories.models import UserRow
 from tests.support.backends import Backend
-from tests.support.rich_errors import RichError, rich_error
+from tests.support.flows import (
+    bearer,
+    create_user,
+    login,
+    rpc_failure,
+    signed_in_admin,
+    unique_email,
+    users,
+)
+from tests.support.redis_keys import user_key
 from tests.support.servers import serving, settings_for_test
-from userservice.v1 import auth_pb2, auth_pb2_grpc, user_pb2, user_pb2_grpc
-
-PASSWORD = "violet-meadow-compass-82"
-ADMIN_EMAIL = "root@example.com"
-Metadata = tuple[tuple[str, str], ...]
-
-
-def bearer(token: str) -> Metadata:
-    return (("authorization", f"Bearer {token}"),)
-
-
-def unique_email(label: str) -> str:
-    return f"{label}-{uuid.uuid4().hex[:12]}@example.com"
-
-
-def users(channel: grpc.aio.Channel) -> user_pb2_grpc.UserServiceStub:
-    return user_pb2_grpc.UserServiceStub(channel)
-
-
-async def create_user(
-    channel: grpc.aio.Channel,
-    email: str,
-    *,
-    display_name: str = "Test User",
-    role: int = user_pb2.User.ROLE_UNSPECIFIED,
-    metadata: Metadata = (),
-) -> user_pb2.User:
-    request = user_pb2.CreateUserRequest(
-        email=email, password=PASSWORD, display_name=display_name, role=role
-    )
-    return await users(channel).CreateUser(request, metadata=metadata)
-
-
-async def access_token(channel: grpc.aio.Channel, email: str) -> str:
-    pair = await auth_pb2_grpc.AuthServiceStub(channel).Login(
-        auth_pb2.LoginRequest(email=email, password=PASSWORD)
-    )
-    return pair.access_token
-
-
-async def admin_token(app: Application, channel: grpc.aio.Channel) -> str:
-    await app.services.users.bootstrap_admin(
-        email=ADMIN_EMAIL, password=PASSWORD, display_name="Root"
-    )
-    return await access_token(channel, ADMIN_EMAIL)
-
-
-async def failure(call: object) -> RichError:
-    with pytest.raises(grpc.aio.AioRpcError) as failed:
-        await call  # type: ignore[misc]
-    return rich_error(failed.value)
-
-
-def cache_key(app: Application, user_id: str) -> str:
-    return f"{app.settings.redis_key_prefix}user:{user_id}"
-
+from userservice.v1 import user_pb2
 
 # -- CreateUser ----------------------------------------------------------------------------------
 
 
 async def test_create_user_trims_and_lower_cases_the_email(channel: grpc.aio.Channel) -> None:
-    user = await create_user(channel, " Alice@Example.COM ", display_name="Alice")
+    user = (await create_user(channel, email=" Alice@Example.COM ", display_name="Alice")).user
 
     assert user.email == "alice@example.com"
     assert str(uuid.UUID(user.id)) == user.id
@@ -90,15 +44,15 @@ async def test_create_user_trims_and_lower_cases_the_email(channel: grpc.aio.Cha
     assert user.create_time.seconds > 0
     assert user.etag
     # The normalised address is the one that logs in.
-    assert await access_token(channel, "alice@example.com")
+    assert (await login(channel, "alice@example.com")).access_token
 
 
 async def test_the_same_email_in_another_case_is_already_taken(
     channel: grpc.aio.Channel,
 ) -> None:
-    await create_user(channel, "bob@example.com")
+    await create_user(channel, email="bob@example.com")
 
-    error = await failure(create_user(channel, "  BOB@Example.Com"))
+    error = await rpc_failure(create_user(channel, email="  BOB@Example.Com"))
 
     assert error.code is grpc.StatusCode.ALREADY_EXISTS
     assert error.error_info.reason == "EMAIL_TAKEN"
@@ -109,23 +63,23 @@ async def test_an_anonymous_caller_cannot_create_an_administrator(
 ) -> None:
     email = unique_email("would-be-admin")
 
-    error = await failure(create_user(channel, email, role=user_pb2.User.ROLE_ADMIN))
+    error = await rpc_failure(create_user(channel, email=email, role=user_pb2.User.ROLE_ADMIN))
 
     assert error.code is grpc.StatusCode.PERMISSION_DENIED
     # Nothing was created: the email is still free.
-    created = await create_user(channel, email)
+    created = (await create_user(channel, email=email)).user
     assert created.role == user_pb2.User.ROLE_USER
 
 
 async def test_a_user_cannot_create_an_administrator_either(channel: grpc.aio.Channel) -> None:
     email = unique_email("user")
-    await create_user(channel, email)
-    token = await access_token(channel, email)
+    await create_user(channel, email=email)
+    token = (await login(channel, email)).access_token
 
-    error = await failure(
+    error = await rpc_failure(
         create_user(
             channel,
-            unique_email("would-be-admin"),
+            email=unique_email("would-be-admin"),
             role=user_pb2.User.ROLE_ADMIN,
             metadata=bearer(token),
         )
@@ -147,7 +101,7 @@ async def test_with_sign_up_closed_an_anonymous_caller_cannot_create_a_user(
 ) -> None:
     _, channel = closed_signup
 
-    error = await failure(create_user(channel, unique_email("walk-in")))
+    error = await rpc_failure(create_user(channel, email=unique_email("walk-in")))
 
     assert error.code is grpc.StatusCode.UNAUTHENTICATED
     assert error.error_info.reason == "TOKEN_MISSING"
@@ -157,17 +111,18 @@ async def test_with_sign_up_closed_an_administrator_creates_users_and_administra
     closed_signup: tuple[Application, grpc.aio.Channel],
 ) -> None:
     app, channel = closed_signup
-    token = await admin_token(app, channel)
+    token = (await signed_in_admin(app, channel)).tokens.access_token
 
-    user = await create_user(channel, " New.User@Example.com", metadata=bearer(token))
-    admin = await create_user(
-        channel, unique_email("deputy"), role=user_pb2.User.ROLE_ADMIN, metadata=bearer(token)
+    made = await create_user(channel, email=" New.User@Example.com", metadata=bearer(token))
+    deputy = await create_user(
+        channel, email=unique_email("deputy"), role=user_pb2.User.ROLE_ADMIN, metadata=bearer(token)
     )
+    user, admin = made.user, deputy.user
 
     assert user.email == "new.user@example.com"
     assert user.role == user_pb2.User.ROLE_USER
     assert admin.role == user_pb2.User.ROLE_ADMIN
-    assert await access_token(channel, "new.user@example.com")
+    assert (await login(channel, "new.user@example.com")).access_token
 
 
 async def test_with_sign_up_closed_a_user_cannot_create_users(
@@ -175,13 +130,11 @@ async def test_with_sign_up_closed_a_user_cannot_create_users(
 ) -> None:
     app, channel = closed_signup
     email = unique_email("member")
-    await create_user(channel, email, metadata=bearer(await admin_token(app, channel)))
+    admin = await signed_in_admin(app, channel)
+    await create_user(channel, email=email, metadata=admin.metadata)
+    member = bearer((await login(channel, email)).access_token)
 
-    error = await failure(
-        create_user(
-            channel, unique_email("friend"), metadata=bearer(await access_token(channel, email))
-        )
-    )
+    error = await rpc_failure(create_user(channel, email=unique_email("friend"), metadata=member))
 
     assert error.code is grpc.StatusCode.PERMISSION_DENIED
     assert error.error_info.reason == "ADMIN_REQUIRED"
@@ -205,9 +158,9 @@ async def test_get_me_is_served_from_the_redis_cache_once_warm(
 ) -> None:
     app, channel = redis_cache_only
     email = unique_email("cached")
-    created = await create_user(channel, email, display_name="Before")
-    token = await access_token(channel, email)
-    key = cache_key(app, created.id)
+    created = await create_user(channel, email=email, display_name="Before")
+    token = (await login(channel, email)).access_token
+    key = user_key(app, created.id)
     assert await app.redis.exists(key) == 0
 
     first = await users(channel).GetUser(user_pb2.GetUserRequest(id="me"), metadata=bearer(token))
@@ -230,8 +183,8 @@ async def test_get_me_is_served_from_the_redis_cache_once_warm(
 async def test_an_administrator_can_get_any_user(
     app: Application, channel: grpc.aio.Channel
 ) -> None:
-    token = await admin_token(app, channel)
-    other = await create_user(channel, unique_email("other"), display_name="Other")
+    token = (await signed_in_admin(app, channel)).tokens.access_token
+    other = (await create_user(channel, email=unique_email("other"), display_name="Other")).user
 
     found = await users(channel).GetUser(
         user_pb2.GetUserRequest(id=other.id), metadata=bearer(token)
@@ -242,13 +195,13 @@ async def test_an_administrator_can_get_any_user(
 
 async def test_a_user_cannot_get_another_user(channel: grpc.aio.Channel) -> None:
     email = unique_email("nosy")
-    await create_user(channel, email)
-    other = await create_user(channel, unique_email("private"))
+    await create_user(channel, email=email)
+    other = await create_user(channel, email=unique_email("private"))
 
-    error = await failure(
+    error = await rpc_failure(
         users(channel).GetUser(
             user_pb2.GetUserRequest(id=other.id),
-            metadata=bearer(await access_token(channel, email)),
+            metadata=bearer((await login(channel, email)).access_token),
         )
     )
 
@@ -259,15 +212,15 @@ async def test_a_user_whose_row_is_gone_is_not_found(
     redis_cache_only: tuple[Application, grpc.aio.Channel],
 ) -> None:
     app, channel = redis_cache_only
-    token = await admin_token(app, channel)
-    gone = await create_user(channel, unique_email("gone"))
+    token = (await signed_in_admin(app, channel)).tokens.access_token
+    gone = await create_user(channel, email=unique_email("gone"))
     await users(channel).GetUser(user_pb2.GetUserRequest(id=gone.id), metadata=bearer(token))
     async with app.engine.begin() as connection:
         result = await connection.execute(delete(UserRow).where(UserRow.id == uuid.UUID(gone.id)))
         assert result.rowcount == 1
-    await app.redis.delete(cache_key(app, gone.id))
+    await app.redis.delete(user_key(app, gone.id))
 
-    error = await failure(
+    error = await rpc_failure(
         users(channel).GetUser(user_pb2.GetUserRequest(id=gone.id), metadata=bearer(token))
     )
 
@@ -278,9 +231,9 @@ async def test_a_user_whose_row_is_gone_is_not_found(
 async def test_an_id_no_user_ever_had_is_not_found_for_an_administrator(
     app: Application, channel: grpc.aio.Channel
 ) -> None:
-    token = await admin_token(app, channel)
+    token = (await signed_in_admin(app, channel)).tokens.access_token
 
-    error = await failure(
+    error = await rpc_failure(
         users(channel).GetUser(
             user_pb2.GetUserRequest(id=str(uuid.uuid4())), metadata=bearer(token)
         )

@@ -1,70 +1,27 @@
-"""Accounts a test needs in bulk or with privileges, and the checks that recur around them.
+"""Accounts a test needs in bulk: rows inserted straight into the database.
 
-`flows.py` covers what any client does through the API. This module adds what only a test may
-do: make an administrator the way an operator does (`bootstrap_admin`), insert many users
-straight into the database (one argon2 hash for all of them), and wait, with a deadline, for a
-token to be refused.
+`flows.py` holds every helper that signs up, logs in or calls as a user. This module adds only
+what goes around the API: many users at once (one argon2 hash for all of them), and users with
+ids the test chooses.
 """
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import random
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from functools import cache
 
 import argon2
-import grpc
-import grpc.aio
 
 from server.app import Application
 from server.domain import Role, UserState
 from server.repositories.models import UserRow
 from server.repositories.users import UserRepository
-from tests.support.flows import PASSWORD, Account, bearer, login, unique_email, users
-from tests.support.rich_errors import RichError, rich_error
-from userservice.v1 import auth_pb2, user_pb2
+from tests.support.flows import PASSWORD
 
 INSERT_BATCH = 250
-
-
-@dataclass(frozen=True, slots=True)
-class Caller:
-    """An account with one live session: what a test calls the API as."""
-
-    account: Account
-    tokens: auth_pb2.TokenPair
-
-    @property
-    def id(self) -> str:
-        return self.account.id
-
-    @property
-    def metadata(self) -> tuple[tuple[str, str], ...]:
-        return bearer(self.tokens.access_token)
-
-
-async def signed_in_admin(app: Application, channel: grpc.aio.Channel) -> Caller:
-    """An administrator made as `userservice create-admin` makes one, then logged in."""
-    email = unique_email("admin")
-    made = await app.services.users.bootstrap_admin(
-        email=email, password=PASSWORD, display_name="Admin"
-    )
-    user = user_pb2.User(id=str(made.id), email=made.email, role=user_pb2.User.ROLE_ADMIN)
-    return Caller(Account(user, email, PASSWORD), await login(channel, email))
-
-
-async def signed_in_user(channel: grpc.aio.Channel, label: str = "user") -> Caller:
-    """A user who signed up through the API, logged in once."""
-    email = unique_email(label)
-    user = await users(channel).CreateUser(
-        user_pb2.CreateUserRequest(email=email, password=PASSWORD, display_name=label.title())
-    )
-    account = Account(user, email, PASSWORD)
-    return Caller(account, await login(channel, email))
 
 
 @cache
@@ -127,24 +84,3 @@ def id_between(low: uuid.UUID, high: uuid.UUID, rng: random.Random) -> uuid.UUID
         value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 9562 variant
         if low.int < value < high.int:
             return uuid.UUID(int=value)
-
-
-async def first_refusal(
-    channel: grpc.aio.Channel, access_token: str, *, within: float
-) -> RichError | None:
-    """Calls GetUser("me") until the token is refused or `within` seconds pass (then None)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while (now := loop.time()) < deadline:
-        try:
-            await users(channel).GetUser(
-                user_pb2.GetUserRequest(id="me"),
-                metadata=bearer(access_token),
-                timeout=deadline - now,
-            )
-        except grpc.aio.AioRpcError as failed:
-            if failed.code() is grpc.StatusCode.DEADLINE_EXCEEDED:
-                return None
-            return rich_error(failed)
-        await asyncio.sleep(0.01)  # a poll interval, not a wait for the outcome
-    return None

@@ -1,21 +1,31 @@
-"""A TCP proxy that can go silent: a dependency that hangs rather than refuses.
+"""A TCP proxy in front of a dependency, which a test switches between three behaviours.
 
-`TcpProxy.stop()` refuses connections, which clients notice at once. A network black hole or a
-stalled server is worse: connections open, bytes go out, nothing comes back. `stall()` does that
-(new connections are accepted and held, live ones stop forwarding, both sides stay open);
-`resume()` drops every connection that saw the stall, as a partition that heals leaves them dead,
-and forwards new connections again.
+`Mode.FORWARD`: each connection is forwarded to the target. `Mode.REFUSE`: the proxy stops
+listening and drops every live connection, as a database restart or a refused port does; clients
+notice at once. `Mode.STALL`: a network black hole or a stalled server, which is worse:
+connections open, bytes go out, nothing comes back (new connections are accepted and held, live
+ones stop forwarding, both sides stay open). Leaving a stall drops every connection that saw it,
+as a partition that heals leaves them dead.
+
+Listens on 127.0.0.1, on a free port chosen when entered and kept across every mode.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from dataclasses import dataclass, field
+import enum
+from dataclasses import dataclass
 from types import TracebackType
 
 _CHUNK = 64 * 1024
 _CLOSE_TIMEOUT_SECONDS = 5.0
+
+
+class Mode(enum.Enum):
+    FORWARD = "forward"
+    REFUSE = "refuse"
+    STALL = "stall"
 
 
 @dataclass(eq=False)
@@ -23,7 +33,6 @@ class _Connection:
     generation: int
     client: asyncio.StreamWriter
     upstream: asyncio.StreamWriter | None = None
-    tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     def abort(self) -> None:
         self.client.transport.abort()
@@ -31,46 +40,66 @@ class _Connection:
             self.upstream.transport.abort()
 
 
-class StallingProxy:
+class Proxy:
+    """`async with Proxy(host, port) as proxy:` forwards on `proxy.port`; `set_mode` switches."""
+
     def __init__(self, target_host: str, target_port: int, *, host: str = "127.0.0.1") -> None:
         self.target = (target_host, target_port)
         self.host = host
         self.port = 0
+        self._mode = Mode.REFUSE
         self._server: asyncio.Server | None = None
         self._flowing = asyncio.Event()
-        self._flowing.set()
-        # Bumped by resume(): a connection from an earlier generation saw the stall and dies.
+        # Bumped whenever connections are dropped: one from an earlier generation must die.
         self._generation = 0
         self._connections: set[_Connection] = set()
         self._tasks: set[asyncio.Task[None]] = set()
 
     @property
-    def stalled(self) -> bool:
-        return not self._flowing.is_set()
+    def mode(self) -> Mode:
+        return self._mode
 
-    async def start(self) -> int:
-        self._server = await asyncio.start_server(self._accept, self.host, 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self.port
+    async def set_mode(self, mode: Mode) -> None:
+        """Switches behaviour; returns once the proxy behaves so (no connection is left over
+        from a mode that dropped them)."""
+        previous, self._mode = self._mode, mode
+        if mode is Mode.REFUSE:
+            await self._stop_listening()
+            return
+        if previous is Mode.STALL and mode is Mode.FORWARD:
+            self._drop_connections()
+        if mode is Mode.STALL:
+            self._flowing.clear()
+        else:
+            self._flowing.set()
+        await self._listen()
 
-    def stall(self) -> None:
-        """From now on nothing is forwarded, in either direction, and nothing is closed."""
-        self._flowing.clear()
+    async def __aenter__(self) -> Proxy:
+        await self.set_mode(Mode.FORWARD)
+        return self
 
-    def resume(self) -> None:
-        """Drop every connection that saw the stall; forward new ones again."""
-        self._generation += 1
-        for connection in list(self._connections):
-            connection.abort()
-        self._connections.clear()
-        self._flowing.set()
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.set_mode(Mode.REFUSE)
 
-    async def close(self) -> None:
-        """Stop listening; every connection is dropped and its task ends on its own."""
+    async def _listen(self) -> None:
+        if self._server is None:
+            # The port of the first start on every later one: the clients' address stays valid.
+            self._server = await asyncio.start_server(
+                self._accept, self.host, self.port, reuse_address=True
+            )
+            self.port = self._server.sockets[0].getsockname()[1]
+
+    async def _stop_listening(self) -> None:
+        """Stops accepting and drops every connection; waits for their tasks to end."""
         server, self._server = self._server, None
         if server is not None:
             server.close()
-        self.resume()
+        self._drop_connections()
         tasks = list(self._tasks)
         if tasks:
             _, stuck = await asyncio.wait(tasks, timeout=_CLOSE_TIMEOUT_SECONDS)
@@ -80,17 +109,13 @@ class StallingProxy:
         if server is not None:
             await server.wait_closed()
 
-    async def __aenter__(self) -> StallingProxy:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.close()
+    def _drop_connections(self) -> None:
+        self._generation += 1
+        for connection in list(self._connections):
+            connection.abort()
+        self._connections.clear()
+        # Wakes connections held by a stall: they see the new generation and end.
+        self._flowing.set()
 
     def _current(self, connection: _Connection) -> bool:
         return connection.generation == self._generation
