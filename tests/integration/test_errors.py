@@ -25,10 +25,13 @@ from server.interceptors.pipeline import CallPipeline, PipelineRegistry
 from server.interceptors.request_log import AccessLog
 from server.observability.metrics import GrpcMetrics
 from tests.support.rich_errors import DETAILS_KEY, rich_error
+from tests.support.waiting import eventually
 from userservice.v1 import user_pb2, user_pb2_grpc
 
 SECRET = "secret database password xyz"
 CALLER = (("authorization", "Bearer 7"),)
+# Bounds a broken build only: a line is written microseconds after the status is sent.
+LOG_SECONDS = 10.0
 
 FAILURES: dict[str, Callable[[], Exception]] = {
     "missing": lambda: errors.NotFound("no such user", reason="USER_NOT_FOUND"),
@@ -211,6 +214,20 @@ def access_lines(captured_log: CapturingLogger) -> list[dict[str, Any]]:
     return [call.kwargs for call in captured_log.calls if call.kwargs.get("event") == "rpc"]
 
 
+async def access_lines_once(captured_log: CapturingLogger, count: int) -> list[dict[str, Any]]:
+    """The access lines, once there are `count` of them.
+
+    A call's line is written when its handler ends, and a handler that aborts has sent its
+    status by then: the client can see the failure before the line exists.
+    """
+
+    async def written() -> bool:
+        return len(access_lines(captured_log)) >= count
+
+    await eventually(written, within=LOG_SECONDS, what=f"{count} access lines")
+    return access_lines(captured_log)
+
+
 async def test_every_call_writes_one_access_line_with_its_outcome_and_caller(
     stub_channel: grpc.aio.Channel, captured_log: CapturingLogger
 ) -> None:
@@ -219,7 +236,7 @@ async def test_every_call_writes_one_access_line_with_its_outcome_and_caller(
         user_pb2.GetUserRequest(id="someone"), metadata=CALLER
     )
 
-    failed, succeeded = access_lines(captured_log)
+    failed, succeeded = await access_lines_once(captured_log, 2)
     assert failed["method"] == "/userservice.v1.UserService/GetUser"
     assert failed["code"] == "NOT_FOUND"
     assert failed["request_id"] == "req-line-1"
@@ -235,7 +252,7 @@ async def test_a_bug_is_logged_as_internal_in_the_access_line(
 ) -> None:
     await get_user_failure(stub_channel, "bug")
 
-    assert [line["code"] for line in access_lines(captured_log)] == ["INTERNAL"]
+    assert [line["code"] for line in await access_lines_once(captured_log, 1)] == ["INTERNAL"]
 
 
 async def test_a_call_without_a_token_is_logged_unauthenticated_with_no_user(
@@ -247,7 +264,7 @@ async def test_a_call_without_a_token_is_logged_unauthenticated_with_no_user(
         )
 
     assert failed.value.code() is grpc.StatusCode.UNAUTHENTICATED
-    [line] = access_lines(captured_log)
+    [line] = await access_lines_once(captured_log, 1)
     assert (line["code"], line["user"]) == ("UNAUTHENTICATED", "")
 
 

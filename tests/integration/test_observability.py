@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
 
 import grpc
@@ -17,11 +18,15 @@ from tests.support import servers
 from tests.support.backends import Backend
 from tests.support.ports import free_port
 from tests.support.rich_errors import rich_error
+from tests.support.waiting import eventually
 from userservice.v1 import service_account_pb2
 from userservice.v1 import service_account_pb2_grpc as sa_pb2_grpc
 
 HEALTH = "grpc.health.v1.Health"
 SERVICE_ACCOUNTS = "userservice.v1.ServiceAccountService"
+# Bounds a broken build only: the counts move microseconds after the status is sent.
+METRICS_SECONDS = 10.0
+Sample = tuple[str, frozenset[tuple[str, str]]]
 
 
 def request_id_in(metadata: grpc.aio.Metadata | None) -> str | None:
@@ -88,7 +93,7 @@ async def test_a_failed_call_reports_the_request_id_it_was_given(
     assert rich_error(failed.value).error_info.metadata["request_id"] == echoed
 
 
-def scrape(port: int) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+def scrape(port: int) -> dict[Sample, float]:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
         text = response.read().decode()
     return {
@@ -100,6 +105,23 @@ def scrape(port: int) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
 
 def labels(service: str, method: str) -> frozenset[tuple[str, str]]:
     return frozenset({"grpc_type": "unary", "grpc_service": service, "grpc_method": method}.items())
+
+
+async def scraped_once(port: int, counted: Mapping[Sample, float]) -> dict[Sample, float]:
+    """The metrics, scraped once every `counted` sample has reached its count.
+
+    A call's handled count and duration are recorded when its handler ends, and a handler that
+    aborts has sent its status by then: the client can see the status before the count moves.
+    """
+    samples: dict[Sample, float] = {}
+
+    async def all_counted() -> bool:
+        nonlocal samples
+        samples = await asyncio.to_thread(scrape, port)
+        return all(samples.get(key, 0.0) >= count for key, count in counted.items())
+
+    await eventually(all_counted, within=METRICS_SECONDS, what=f"the counts {dict(counted)}")
+    return samples
 
 
 async def test_calls_are_counted_by_method_and_code_on_the_metrics_port(
@@ -120,16 +142,18 @@ async def test_calls_are_counted_by_method_and_code_on_the_metrics_port(
             )
         assert failed.value.code() is grpc.StatusCode.UNAUTHENTICATED
 
-        samples = await asyncio.to_thread(scrape, metrics_port)
+        check = labels(HEALTH, "Check")
+        refused = labels(SERVICE_ACCOUNTS, "GetServiceAccount")
+        handled = {
+            ("grpc_server_handled_total", check | {("grpc_code", "OK")}): 2.0,
+            ("grpc_server_handling_seconds_count", check): 2.0,
+            ("grpc_server_handled_total", refused | {("grpc_code", "UNAUTHENTICATED")}): 1.0,
+            ("grpc_server_handling_seconds_count", refused): 1.0,
+        }
+        samples = await scraped_once(metrics_port, handled)
 
-    check = labels(HEALTH, "Check")
-    refused = labels(SERVICE_ACCOUNTS, "GetServiceAccount")
     assert samples[("grpc_server_started_total", check)] == 2.0
-    assert samples[("grpc_server_handled_total", check | {("grpc_code", "OK")})] == 2.0
-    assert samples[("grpc_server_handling_seconds_count", check)] == 2.0
     assert samples[("grpc_server_started_total", refused)] == 1.0
-    assert (
-        samples[("grpc_server_handled_total", refused | {("grpc_code", "UNAUTHENTICATED")})] == 1.0
-    )
+    for key, count in handled.items():
+        assert samples[key] == count, key
     assert ("grpc_server_handled_total", refused | {("grpc_code", "OK")}) not in samples
-    assert samples[("grpc_server_handling_seconds_count", refused)] == 1.0
