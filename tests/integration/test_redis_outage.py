@@ -65,18 +65,9 @@ async def served(
         settings = settings_for_test(
             backend, tmp_path, login_failures_per_account=FAILED_LOGINS_ALLOWED, user_cache_size=0
         )
+        # conftest's `app` and `channel` fixtures take theirs from this `served`.
         async with serving(settings) as pair:
             yield pair
-
-
-@pytest.fixture
-def app(served: tuple[Application, grpc.aio.Channel]) -> Application:
-    return served[0]
-
-
-@pytest.fixture
-def channel(served: tuple[Application, grpc.aio.Channel]) -> grpc.aio.Channel:
-    return served[1]
 
 
 @pytest.fixture
