@@ -32,20 +32,20 @@ from server.cache.replica import LocalReplica
 from server.cache.revocations import RevocationStore
 from server.cache.users import UserCache
 from server.config import Settings
-from server.interceptors.pipeline import CallPipeline, PipelineRegistry
-from server.interceptors.request_log import AccessLog
 from server.observability.health import HealthReporter
 from server.observability.metrics import GrpcMetrics, MetricsListener, start_metrics_listener
 from server.repositories import migrations
 from server.repositories.database import Database, create_engine
 from server.repositories.sessions import SessionRepository
+from server.rpc.access_log import AccessLog
+from server.rpc.caller_address import ClientResolver
+from server.rpc.pipeline import CallPipeline, PipelineRegistry
 from server.security.keys import CLOCK_LEEWAY, generate_key, load_key_set
 from server.security.password_policy import PasswordPolicy
 from server.security.passwords import PasswordHasher, lower_thread_priority, usable_cpus
 from server.security.token_cache import CachingTokenVerifier
 from server.security.tokens import AccessTokenCodec
 from server.servicers.auth import AuthServicer
-from server.servicers.client import ClientResolver
 from server.servicers.service_accounts import ServiceAccountServicer
 from server.servicers.users import UserServicer
 from server.services.auth import AuthService
@@ -269,7 +269,7 @@ async def running_application(
         )
         server = create_server(settings, reuse_port=reuse_port)
         # The pipeline wraps every handler once, here, instead of running per call through
-        # grpc's interceptor chain (see server/interceptors/pipeline.py for the measured reason).
+        # grpc's interceptor chain (see server/rpc/pipeline.py for the measured reason).
         registry: Any = PipelineRegistry(server, pipeline)
         clients = ClientResolver(settings.trusted_proxies)
         user_pb2_grpc.add_UserServiceServicer_to_server(

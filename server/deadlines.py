@@ -22,7 +22,7 @@ def budget(upper_bound: float) -> float:
         return upper_bound
     left = deadline - time.monotonic()
     if left <= 0:
-        raise DeadlineExceeded("the call's deadline has passed", reason="DEADLINE_EXCEEDED")
+        raise DeadlineExceeded("the call's deadline has passed")
     return min(upper_bound, left)
 
 

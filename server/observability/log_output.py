@@ -81,8 +81,3 @@ def stderr_logger_factory(*_args: object) -> BufferedLineLogger:
 def stderr_line_sink() -> Callable[[str], None]:
     """Writes a rendered info line to stderr through the same buffer as every other line."""
     return BufferedLineLogger(_stderr()).msg
-
-
-def flush_logs() -> None:
-    if _stderr_buffer is not None:
-        _stderr_buffer.flush()

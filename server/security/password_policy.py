@@ -10,7 +10,7 @@ from functools import cache
 
 from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
-from server.errors import InvalidArgument
+from server.errors import InvalidArgument, Reason
 
 MAX_PASSWORD_LENGTH = 128
 
@@ -33,24 +33,28 @@ class PasswordPolicy:
             raise InvalidArgument.for_field(
                 field,
                 f"must be at least {self.min_length} characters (has {length})",
-                reason="PASSWORD_TOO_SHORT",
+                reason=Reason.PASSWORD_TOO_SHORT,
             )
         if length > self.max_length:
             raise InvalidArgument.for_field(
-                field, f"must be at most {self.max_length} characters", reason="PASSWORD_TOO_LONG"
+                field,
+                f"must be at most {self.max_length} characters",
+                reason=Reason.PASSWORD_TOO_LONG,
             )
         if "\x00" in password:
             # Other systems truncate at NUL; refusing it keeps a password meaning one thing.
             raise InvalidArgument.for_field(
-                field, "must not contain the NUL character", reason="PASSWORD_INVALID_CHARACTER"
+                field,
+                "must not contain the NUL character",
+                reason=Reason.PASSWORD_INVALID_CHARACTER,
             )
         folded = password.casefold()
         if folded in self._common:
             raise InvalidArgument.for_field(
-                field, "is one of the most common passwords", reason="PASSWORD_TOO_COMMON"
+                field, "is one of the most common passwords", reason=Reason.PASSWORD_TOO_COMMON
             )
         local_part = email.partition("@")[0]
         if folded in {email.casefold(), local_part.casefold()}:
             raise InvalidArgument.for_field(
-                field, "must not be the account's email", reason="PASSWORD_IS_EMAIL"
+                field, "must not be the account's email", reason=Reason.PASSWORD_IS_EMAIL
             )

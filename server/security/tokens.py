@@ -18,7 +18,7 @@ from typing import Any, Final
 
 import jwt
 
-from server.errors import Unauthenticated
+from server.errors import Reason, Unauthenticated
 from server.security.keys import CLOCK_LEEWAY, KeySet
 
 MAX_TOKEN_BYTES: Final = 4096
@@ -27,7 +27,13 @@ _REQUIRED_CLAIMS: Final = ["iss", "aud", "sub", "exp", "iat", "nbf", "jti"]
 
 
 def token_invalid(why: str = "the access token is not valid") -> Unauthenticated:
-    return Unauthenticated(why, reason="TOKEN_INVALID")
+    """A presented access token (or its `authorization` header) that cannot be believed."""
+    return Unauthenticated(why, reason=Reason.TOKEN_INVALID)
+
+
+def token_missing() -> Unauthenticated:
+    """A call that needs an access token came without one."""
+    return Unauthenticated("this call needs an access token", reason=Reason.TOKEN_MISSING)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +131,9 @@ class AccessTokenCodec:
                 options={"require": _REQUIRED_CLAIMS},
             )
         except jwt.ExpiredSignatureError:
-            raise Unauthenticated("the access token has expired", reason="TOKEN_EXPIRED") from None
+            raise Unauthenticated(
+                "the access token has expired", reason=Reason.TOKEN_EXPIRED
+            ) from None
         except jwt.PyJWTError:
             raise token_invalid() from None
         return _claims(claims)

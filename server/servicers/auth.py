@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from google.protobuf import empty_pb2
 
-from server.interceptors.call_context import authenticated_principal
-from server.servicers.client import ClientResolver
+from server.rpc.call_context import ServicerContext, authenticated_principal
+from server.rpc.caller_address import ClientResolver
 from server.servicers.convert import (
     introspection_to_proto,
     session_to_proto,
@@ -18,7 +16,6 @@ from server.services.service_accounts import ServiceAccountService
 from server.services.sessions import SessionService
 from userservice.v1 import auth_pb2, auth_pb2_grpc
 
-Context = Any
 _EMPTY = empty_pb2.Empty()
 
 
@@ -35,34 +32,38 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         self._sessions = sessions
         self._clients = clients
 
-    async def Login(self, request: auth_pb2.LoginRequest, context: Context) -> auth_pb2.TokenPair:
+    async def Login(
+        self, request: auth_pb2.LoginRequest, context: ServicerContext
+    ) -> auth_pb2.TokenPair:
         pair = await self._auth.login(
             request.email, request.password, self._clients.resolve(context)
         )
         return token_pair_to_proto(pair)
 
     async def RefreshToken(
-        self, request: auth_pb2.RefreshTokenRequest, context: Context
+        self, request: auth_pb2.RefreshTokenRequest, context: ServicerContext
     ) -> auth_pb2.TokenPair:
         return token_pair_to_proto(await self._auth.refresh(request.refresh_token))
 
-    async def Logout(self, request: auth_pb2.LogoutRequest, context: Context) -> empty_pb2.Empty:
+    async def Logout(
+        self, request: auth_pb2.LogoutRequest, context: ServicerContext
+    ) -> empty_pb2.Empty:
         await self._auth.logout(authenticated_principal(), request.refresh_token)
         return _EMPTY
 
     async def ValidateToken(
-        self, request: auth_pb2.ValidateTokenRequest, context: Context
+        self, request: auth_pb2.ValidateTokenRequest, context: ServicerContext
     ) -> auth_pb2.ValidateTokenResponse:
         result = await self._auth.introspect(request.access_token, authenticated_principal())
         return introspection_to_proto(result)
 
     async def GetJwks(
-        self, request: auth_pb2.GetJwksRequest, context: Context
+        self, request: auth_pb2.GetJwksRequest, context: ServicerContext
     ) -> auth_pb2.GetJwksResponse:
         return auth_pb2.GetJwksResponse(keys=[auth_pb2.Jwk(**jwk) for jwk in self._auth.jwks()])
 
     async def ListSessions(
-        self, request: auth_pb2.ListSessionsRequest, context: Context
+        self, request: auth_pb2.ListSessionsRequest, context: ServicerContext
     ) -> auth_pb2.ListSessionsResponse:
         principal = authenticated_principal()
         sessions, next_token = await self._sessions.list_sessions(
@@ -74,13 +75,13 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         )
 
     async def RevokeSession(
-        self, request: auth_pb2.RevokeSessionRequest, context: Context
+        self, request: auth_pb2.RevokeSessionRequest, context: ServicerContext
     ) -> empty_pb2.Empty:
         await self._sessions.revoke_session(request.session_id, principal=authenticated_principal())
         return _EMPTY
 
     async def RevokeAllSessions(
-        self, request: auth_pb2.RevokeAllSessionsRequest, context: Context
+        self, request: auth_pb2.RevokeAllSessionsRequest, context: ServicerContext
     ) -> empty_pb2.Empty:
         await self._sessions.revoke_all_sessions(
             request.user_id, principal=authenticated_principal()
@@ -88,7 +89,7 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         return _EMPTY
 
     async def IssueServiceToken(
-        self, request: auth_pb2.IssueServiceTokenRequest, context: Context
+        self, request: auth_pb2.IssueServiceTokenRequest, context: ServicerContext
     ) -> auth_pb2.TokenPair:
         pair = await self._service_accounts.issue_token(
             request.client_id,

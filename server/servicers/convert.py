@@ -7,7 +7,7 @@ import datetime as dt
 from google.protobuf import field_mask_pb2, timestamp_pb2
 
 from server.domain import Role, SessionInfo, TokenIntrospection, TokenPair, User, UserState
-from server.errors import FieldViolation, InvalidArgument
+from server.errors import FieldViolation, InvalidArgument, Reason
 from userservice.v1 import auth_pb2, user_pb2
 
 _ROLE_TO_PROTO = {Role.USER: user_pb2.User.ROLE_USER, Role.ADMIN: user_pb2.User.ROLE_ADMIN}
@@ -108,6 +108,6 @@ def mask_paths(mask: field_mask_pb2.FieldMask, allowed: frozenset[str]) -> froze
         raise InvalidArgument(
             f"update_mask: cannot update {', '.join(bad)}",
             [FieldViolation("update_mask", f"{path!r} is unknown or read-only") for path in bad],
-            reason="INVALID_UPDATE_MASK",
+            reason=Reason.INVALID_UPDATE_MASK,
         )
     return frozenset(paths)

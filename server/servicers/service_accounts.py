@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from google.protobuf import empty_pb2
 
 from server.domain import ServiceAccount, ServiceAccountChanges, ServiceAccountState
 from server.errors import InvalidArgument
+from server.rpc.call_context import ServicerContext
 from server.servicers.convert import mask_paths, timestamp
 from server.services.service_accounts import ServiceAccountService
 from userservice.v1 import service_account_pb2 as sa_pb2
 from userservice.v1 import service_account_pb2_grpc as sa_pb2_grpc
 
-Context = Any
 _EMPTY = empty_pb2.Empty()
 UPDATABLE_PATHS = frozenset({"display_name", "scopes", "state"})
 _STATE_TO_PROTO = {
@@ -58,7 +56,7 @@ class ServiceAccountServicer(sa_pb2_grpc.ServiceAccountServiceServicer):
         self._accounts = accounts
 
     async def CreateServiceAccount(
-        self, request: sa_pb2.CreateServiceAccountRequest, context: Context
+        self, request: sa_pb2.CreateServiceAccountRequest, context: ServicerContext
     ) -> sa_pb2.CreateServiceAccountResponse:
         made = await self._accounts.create(
             display_name=request.display_name, scopes=list(request.scopes)
@@ -68,12 +66,12 @@ class ServiceAccountServicer(sa_pb2_grpc.ServiceAccountServiceServicer):
         )
 
     async def GetServiceAccount(
-        self, request: sa_pb2.GetServiceAccountRequest, context: Context
+        self, request: sa_pb2.GetServiceAccountRequest, context: ServicerContext
     ) -> sa_pb2.ServiceAccount:
         return account_to_proto(await self._accounts.get(request.id))
 
     async def ListServiceAccounts(
-        self, request: sa_pb2.ListServiceAccountsRequest, context: Context
+        self, request: sa_pb2.ListServiceAccountsRequest, context: ServicerContext
     ) -> sa_pb2.ListServiceAccountsResponse:
         accounts, token = await self._accounts.list(
             size=request.page_size, token=request.page_token
@@ -83,7 +81,7 @@ class ServiceAccountServicer(sa_pb2_grpc.ServiceAccountServiceServicer):
         )
 
     async def UpdateServiceAccount(
-        self, request: sa_pb2.UpdateServiceAccountRequest, context: Context
+        self, request: sa_pb2.UpdateServiceAccountRequest, context: ServicerContext
     ) -> sa_pb2.ServiceAccount:
         account = await self._accounts.update(
             request.service_account.id,
@@ -93,7 +91,7 @@ class ServiceAccountServicer(sa_pb2_grpc.ServiceAccountServiceServicer):
         return account_to_proto(account)
 
     async def RotateServiceAccountSecret(
-        self, request: sa_pb2.RotateServiceAccountSecretRequest, context: Context
+        self, request: sa_pb2.RotateServiceAccountSecretRequest, context: ServicerContext
     ) -> sa_pb2.RotateServiceAccountSecretResponse:
         rotated = await self._accounts.rotate_secret(request.id)
         return sa_pb2.RotateServiceAccountSecretResponse(
@@ -103,7 +101,7 @@ class ServiceAccountServicer(sa_pb2_grpc.ServiceAccountServiceServicer):
         )
 
     async def DeleteServiceAccount(
-        self, request: sa_pb2.DeleteServiceAccountRequest, context: Context
+        self, request: sa_pb2.DeleteServiceAccountRequest, context: ServicerContext
     ) -> empty_pb2.Empty:
         await self._accounts.delete(request.id, etag=request.etag)
         return _EMPTY

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from google.protobuf import empty_pb2
 
 from server.domain import UserChanges
 from server.errors import InvalidArgument
-from server.interceptors.call_context import authenticated_principal, current_principal
-from server.servicers.client import ClientResolver
+from server.rpc.call_context import ServicerContext, authenticated_principal, current_principal
+from server.rpc.caller_address import ClientResolver
 from server.servicers.convert import mask_paths, role_from_proto, state_from_proto, user_to_proto
 from server.services.users import UserService
 from userservice.v1 import user_pb2, user_pb2_grpc
 
-Context = Any
 _EMPTY = empty_pb2.Empty()
 UPDATABLE_PATHS = frozenset({"display_name", "email", "role", "state"})
 
@@ -43,7 +40,7 @@ class UserServicer(user_pb2_grpc.UserServiceServicer):
         self._clients = clients
 
     async def CreateUser(
-        self, request: user_pb2.CreateUserRequest, context: Context
+        self, request: user_pb2.CreateUserRequest, context: ServicerContext
     ) -> user_pb2.User:
         user = await self._users.create_user(
             email=request.email,
@@ -56,11 +53,13 @@ class UserServicer(user_pb2_grpc.UserServiceServicer):
         )
         return user_to_proto(user)
 
-    async def GetUser(self, request: user_pb2.GetUserRequest, context: Context) -> user_pb2.User:
+    async def GetUser(
+        self, request: user_pb2.GetUserRequest, context: ServicerContext
+    ) -> user_pb2.User:
         return user_to_proto(await self._users.get_user(request.id, authenticated_principal()))
 
     async def ListUsers(
-        self, request: user_pb2.ListUsersRequest, context: Context
+        self, request: user_pb2.ListUsersRequest, context: ServicerContext
     ) -> user_pb2.ListUsersResponse:
         users, next_token = await self._users.list_users(
             size=request.page_size,
@@ -73,7 +72,7 @@ class UserServicer(user_pb2_grpc.UserServiceServicer):
         )
 
     async def UpdateUser(
-        self, request: user_pb2.UpdateUserRequest, context: Context
+        self, request: user_pb2.UpdateUserRequest, context: ServicerContext
     ) -> user_pb2.User:
         user = await self._users.update_user(
             request.user.id,
@@ -84,7 +83,7 @@ class UserServicer(user_pb2_grpc.UserServiceServicer):
         return user_to_proto(user)
 
     async def DeleteUser(
-        self, request: user_pb2.DeleteUserRequest, context: Context
+        self, request: user_pb2.DeleteUserRequest, context: ServicerContext
     ) -> empty_pb2.Empty:
         await self._users.delete_user(
             request.id, etag=request.etag, principal=authenticated_principal()
@@ -92,7 +91,7 @@ class UserServicer(user_pb2_grpc.UserServiceServicer):
         return _EMPTY
 
     async def ChangePassword(
-        self, request: user_pb2.ChangePasswordRequest, context: Context
+        self, request: user_pb2.ChangePasswordRequest, context: ServicerContext
     ) -> empty_pb2.Empty:
         await self._users.change_password(
             request.current_password, request.new_password, principal=authenticated_principal()

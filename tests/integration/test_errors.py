@@ -21,9 +21,9 @@ from structlog.testing import CapturingLogger
 
 from server import errors
 from server.domain import Principal, Role
-from server.interceptors.pipeline import CallPipeline, PipelineRegistry
-from server.interceptors.request_log import AccessLog
 from server.observability.metrics import GrpcMetrics
+from server.rpc.access_log import AccessLog
+from server.rpc.pipeline import CallPipeline, PipelineRegistry
 from tests.support.rich_errors import DETAILS_KEY, rich_error
 from tests.support.waiting import eventually
 from userservice.v1 import user_pb2, user_pb2_grpc

@@ -10,7 +10,7 @@ import pytest
 import structlog
 from structlog.testing import CapturingLogger
 
-from server.interceptors.request_log import AccessLog, sane_request_id
+from server.rpc.access_log import AccessLog, sane_request_id
 
 LINE = {
     "method": "/userservice.v1.UserService/GetUser",

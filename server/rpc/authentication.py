@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from server.domain import Principal
-from server.errors import PermissionDenied, Unauthenticated
-from server.servicers.policy import Access, MethodPolicy
+from server.errors import PermissionDenied, Reason
+from server.rpc.policy import Access, MethodPolicy
+from server.security.tokens import token_invalid, token_missing
 
 Authenticate = Callable[[str], Awaitable[Principal]]
 
@@ -15,14 +16,8 @@ def bearer_token(header: str | bytes) -> str:
     """The token of an `authorization: Bearer <token>` header."""
     scheme, _, token = str(header).partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthenticated(
-            "the authorization header must be `Bearer <token>`", reason="TOKEN_INVALID"
-        )
+        raise token_invalid("the authorization header must be `Bearer <token>`")
     return token.strip()
-
-
-def token_missing() -> Unauthenticated:
-    return Unauthenticated("this call needs an access token", reason="TOKEN_MISSING")
 
 
 def enforce(policy: MethodPolicy, principal: Principal | None, *, signup_enabled: bool) -> None:
@@ -35,4 +30,4 @@ def enforce(policy: MethodPolicy, principal: Principal | None, *, signup_enabled
         return
     if principal.is_admin or (policy.scope is not None and principal.has_scope(policy.scope)):
         return
-    raise PermissionDenied("this call is for administrators", reason="ADMIN_REQUIRED")
+    raise PermissionDenied("this call is for administrators", reason=Reason.ADMIN_REQUIRED)

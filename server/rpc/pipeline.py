@@ -26,25 +26,25 @@ import structlog
 
 from server.deadlines import set_deadline
 from server.domain import Principal
-from server.interceptors.auth import Authenticate, bearer_token, enforce
-from server.interceptors.base import CallInfo, Context, Handler, behavior_of, replace_behavior
-from server.interceptors.call_context import principal_var, request_id_var
-from server.interceptors.errors import (
+from server.observability.metrics import GrpcMetrics, MethodMetrics
+from server.rpc.access_log import (
+    REQUEST_ID_HEADER,
+    AccessLog,
+    new_request_id,
+    sane_request_id,
+)
+from server.rpc.authentication import Authenticate, bearer_token, enforce
+from server.rpc.call_context import ServicerContext, principal_var, request_id_var
+from server.rpc.handlers import CallInfo, Handler, behavior_of, replace_behavior
+from server.rpc.outcome import final_code
+from server.rpc.policy import Access, MethodPolicy, policy_for
+from server.rpc.status import (
     UNPARSABLE,
     abort_with,
     answer_for,
     malformed_request,
     tolerant_request_deserializer,
 )
-from server.interceptors.outcome import final_code
-from server.interceptors.request_log import (
-    REQUEST_ID_HEADER,
-    AccessLog,
-    new_request_id,
-    sane_request_id,
-)
-from server.observability.metrics import GrpcMetrics, MethodMetrics
-from server.servicers.policy import Access, MethodPolicy, policy_for
 
 # Probes call these every few seconds on every replica: their access lines are DEBUG, not INFO.
 QUIET_SERVICES: Final = frozenset({"grpc.health.v1.Health"})
@@ -104,7 +104,7 @@ class CallPipeline:
 
         if inspect.isasyncgenfunction(behavior):
 
-            async def stream(request: Any, context: Context) -> AsyncIterator[Any]:
+            async def stream(request: Any, context: ServicerContext) -> AsyncIterator[Any]:
                 call, authorization = begin(method, context)
                 try:
                     if request is UNPARSABLE:
@@ -121,7 +121,7 @@ class CallPipeline:
             wrapped = replace_behavior(handler, stream)
         else:
 
-            async def unary(request: Any, context: Context) -> Any:
+            async def unary(request: Any, context: ServicerContext) -> Any:
                 call, authorization = begin(method, context)
                 try:
                     if request is UNPARSABLE:
@@ -137,7 +137,7 @@ class CallPipeline:
             wrapped = replace_behavior(handler, unary)
         return tolerant_request_deserializer(wrapped)
 
-    def _begin(self, method: _Method, context: Context) -> tuple[_Call, str | None]:
+    def _begin(self, method: _Method, context: ServicerContext) -> tuple[_Call, str | None]:
         request_id = None
         authorization = None
         for key, value in context.invocation_metadata() or ():
@@ -165,7 +165,7 @@ class CallPipeline:
         principal_var.set(principal)
 
     async def _fail(
-        self, method: _Method, call: _Call, context: Context, error: BaseException
+        self, method: _Method, call: _Call, context: ServicerContext, error: BaseException
     ) -> NoReturn:
         code, status = answer_for(error, method.info, self._log)
         if status is None:
@@ -181,7 +181,7 @@ class CallPipeline:
             call.code = final_code(context, late)
             raise
 
-    def _end(self, method: _Method, call: _Call, context: Context) -> None:
+    def _end(self, method: _Method, call: _Call, context: ServicerContext) -> None:
         elapsed = time.perf_counter() - call.started
         code = call.code or final_code(context, None)
         method.metrics.handling_seconds.observe(elapsed)

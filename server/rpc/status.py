@@ -18,8 +18,9 @@ from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from server import errors
-from server.interceptors.base import CallInfo, Context, Handler
-from server.interceptors.call_context import request_id_var
+from server.errors import Reason
+from server.rpc.call_context import ServicerContext, request_id_var
+from server.rpc.handlers import CallInfo, Handler
 
 ERROR_DOMAIN: Final = "userservice"
 INTERNAL_MESSAGE: Final = "internal error"
@@ -35,6 +36,71 @@ STATUS_BY_ERROR: Final[tuple[tuple[type[errors.DomainError], grpc.StatusCode], .
     (errors.RateLimited, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (errors.Unavailable, grpc.StatusCode.UNAVAILABLE),
     (errors.DeadlineExceeded, grpc.StatusCode.DEADLINE_EXCEEDED),
+)
+
+# Every public reason under the status code(s) it is sent with, in the README's order (the
+# README's table is printed from this). A reason is listed under each code it can arrive with.
+REASONS_BY_CODE: Final[tuple[tuple[grpc.StatusCode, tuple[Reason, ...]], ...]] = (
+    (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        (
+            Reason.INVALID_ARGUMENT,
+            Reason.MALFORMED_REQUEST,
+            Reason.PASSWORD_TOO_SHORT,
+            Reason.PASSWORD_TOO_LONG,
+            Reason.PASSWORD_TOO_COMMON,
+            Reason.PASSWORD_IS_EMAIL,
+            Reason.PASSWORD_INVALID_CHARACTER,
+            Reason.REQUEST_ID_REUSED,
+            Reason.INVALID_FILTER,
+            Reason.INVALID_PAGE_TOKEN,
+            Reason.INVALID_UPDATE_MASK,
+            Reason.INVALID_CREDENTIALS,
+        ),
+    ),
+    (
+        grpc.StatusCode.UNAUTHENTICATED,
+        (
+            Reason.TOKEN_MISSING,
+            Reason.TOKEN_INVALID,
+            Reason.TOKEN_EXPIRED,
+            Reason.TOKEN_REVOKED,
+            Reason.INVALID_CREDENTIALS,
+            Reason.USER_DISABLED,
+            Reason.SERVICE_ACCOUNT_DISABLED,
+            Reason.REFRESH_TOKEN_INVALID,
+            Reason.REFRESH_TOKEN_EXPIRED,
+            Reason.REFRESH_TOKEN_REUSED,
+            Reason.UNAUTHENTICATED,
+        ),
+    ),
+    (
+        grpc.StatusCode.PERMISSION_DENIED,
+        (
+            Reason.NOT_ALLOWED,
+            Reason.ADMIN_REQUIRED,
+            Reason.FIELD_NOT_ALLOWED,
+            Reason.USER_TOKEN_REQUIRED,
+            Reason.SCOPE_NOT_GRANTED,
+            Reason.PERMISSION_DENIED,
+        ),
+    ),
+    (
+        grpc.StatusCode.NOT_FOUND,
+        (
+            Reason.USER_NOT_FOUND,
+            Reason.SESSION_NOT_FOUND,
+            Reason.SERVICE_ACCOUNT_NOT_FOUND,
+            Reason.NOT_FOUND,
+        ),
+    ),
+    (grpc.StatusCode.ALREADY_EXISTS, (Reason.EMAIL_TAKEN, Reason.ALREADY_EXISTS)),
+    (grpc.StatusCode.ABORTED, (Reason.ETAG_MISMATCH, Reason.CONCURRENT_CHANGE)),
+    (grpc.StatusCode.RESOURCE_EXHAUSTED, (Reason.RATE_LIMITED,)),
+    (grpc.StatusCode.UNAVAILABLE, (Reason.DATABASE_UNAVAILABLE,)),
+    (grpc.StatusCode.DEADLINE_EXCEEDED, (Reason.DEADLINE_EXCEEDED,)),
+    (grpc.StatusCode.UNIMPLEMENTED, (Reason.UNIMPLEMENTED,)),
+    (grpc.StatusCode.INTERNAL, (Reason.INTERNAL,)),
 )
 
 
@@ -87,7 +153,7 @@ def rich_status(
     return status
 
 
-async def abort_with(context: Context, status: grpc.Status) -> NoReturn:
+async def abort_with(context: ServicerContext, status: grpc.Status) -> NoReturn:
     # Trailers given to abort() replace those set before, so the request id goes along again.
     trailers = tuple(status.trailing_metadata)
     if request_id := request_id_var.get():
@@ -117,7 +183,7 @@ def tolerant_request_deserializer(handler: Handler) -> Handler:
 
 def malformed_request() -> grpc.Status:
     message = "the request message could not be parsed (wire format or invalid UTF-8)"
-    return rich_status(grpc.StatusCode.INVALID_ARGUMENT, message, "MALFORMED_REQUEST")
+    return rich_status(grpc.StatusCode.INVALID_ARGUMENT, message, Reason.MALFORMED_REQUEST)
 
 
 def answer_for(
@@ -131,12 +197,12 @@ def answer_for(
     if isinstance(error, NotImplementedError):
         message = f"{call.method} is not implemented yet"
         code = grpc.StatusCode.UNIMPLEMENTED
-        return code, rich_status(code, message, "UNIMPLEMENTED")
+        return code, rich_status(code, message, Reason.UNIMPLEMENTED)
     if isinstance(error, (grpc.aio.AbortError, asyncio.CancelledError, GeneratorExit)):
         return grpc.StatusCode.UNKNOWN, None  # the final code is read from the context
     if isinstance(error, Exception):
         # A bug: logged once, here, with its traceback; the caller learns nothing of it.
         log.error("unhandled error", method=call.full_method, exc_info=error)
         code = grpc.StatusCode.INTERNAL
-        return code, rich_status(code, INTERNAL_MESSAGE, "INTERNAL")
+        return code, rich_status(code, INTERNAL_MESSAGE, Reason.INTERNAL)
     return grpc.StatusCode.UNKNOWN, None

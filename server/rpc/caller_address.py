@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable
-from typing import Any
 
 from server.domain import ClientInfo
+from server.rpc.call_context import ServicerContext
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -30,6 +30,8 @@ def _address(text: str) -> Address | None:
 
 
 class ClientResolver:
+    """Who is calling: the peer's address, or the client a trusted proxy forwarded for."""
+
     def __init__(self, trusted_proxies: Iterable[str]) -> None:
         self._trusted: tuple[Network, ...] = tuple(
             ipaddress.ip_network(p, strict=False) for p in trusted_proxies
@@ -38,7 +40,7 @@ class ClientResolver:
     def _is_trusted(self, address: Address | None) -> bool:
         return address is not None and any(address in network for network in self._trusted)
 
-    def resolve(self, context: Any) -> ClientInfo:
+    def resolve(self, context: ServicerContext) -> ClientInfo:
         peer = peer_address(context.peer())
         forwarded, user_agent = "", ""
         for key, value in context.invocation_metadata() or ():

@@ -7,12 +7,12 @@ import asyncio
 import grpc
 import grpc.aio
 
-from server.interceptors.base import Context
+from server.rpc.call_context import ServicerContext
 
 _CODES_BY_VALUE = {code.value[0]: code for code in grpc.StatusCode}
 
 
-def final_code(context: Context, error: BaseException | None) -> grpc.StatusCode:
+def final_code(context: ServicerContext, error: BaseException | None) -> grpc.StatusCode:
     if error is None or isinstance(error, grpc.aio.AbortError):
         return _as_status_code(
             context.code(), default=grpc.StatusCode.OK if error is None else None
@@ -26,7 +26,7 @@ def final_code(context: Context, error: BaseException | None) -> grpc.StatusCode
     return grpc.StatusCode.UNKNOWN
 
 
-def _deadline_passed(context: Context) -> bool:
+def _deadline_passed(context: ServicerContext) -> bool:
     remaining = context.time_remaining()
     return remaining is not None and remaining <= 0
 

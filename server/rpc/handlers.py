@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from typing import Any, TypeAlias
 
 import grpc
-import grpc.aio
 
-Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
-Behavior: TypeAlias = Callable[[Any, Context], Any]
+from server.rpc.call_context import ServicerContext
+
+Behavior: TypeAlias = Callable[[Any, ServicerContext], Any]
 Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"
 
 _BEHAVIOR_FIELDS = ("unary_unary", "unary_stream", "stream_unary", "stream_stream")

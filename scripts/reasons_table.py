@@ -1,0 +1,65 @@
+"""Prints the README's table of error reasons from `Reason` and the status codes they are sent
+with (server/rpc/status.py), so the README can neither miss a reason nor list one never sent."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import grpc
+
+from server.errors import Reason
+from server.rpc.status import REASONS_BY_CODE
+
+# What a reader needs beyond the name, keyed by (code, reason) where a reason has several codes.
+NOTES: dict[tuple[grpc.StatusCode, Reason], str] = {
+    (grpc.StatusCode.INVALID_ARGUMENT, Reason.INVALID_ARGUMENT): "a field violation",
+    (grpc.StatusCode.INVALID_ARGUMENT, Reason.MALFORMED_REQUEST): (
+        "bytes that do not parse, invalid UTF-8"
+    ),
+    (grpc.StatusCode.INVALID_ARGUMENT, Reason.INVALID_CREDENTIALS): (
+        "ChangePassword's current password"
+    ),
+    (grpc.StatusCode.UNAUTHENTICATED, Reason.UNAUTHENTICATED): "generic",
+    (grpc.StatusCode.PERMISSION_DENIED, Reason.NOT_ALLOWED): "another user's data",
+    (grpc.StatusCode.PERMISSION_DENIED, Reason.SCOPE_NOT_GRANTED): "IssueServiceToken",
+    (grpc.StatusCode.PERMISSION_DENIED, Reason.PERMISSION_DENIED): "generic",
+    (grpc.StatusCode.NOT_FOUND, Reason.NOT_FOUND): "generic",
+    (grpc.StatusCode.ALREADY_EXISTS, Reason.ALREADY_EXISTS): "generic",
+    (grpc.StatusCode.RESOURCE_EXHAUSTED, Reason.RATE_LIMITED): "with RetryInfo",
+    (grpc.StatusCode.UNAVAILABLE, Reason.DATABASE_UNAVAILABLE): (
+        "retry later; nothing was half-written"
+    ),
+}
+
+# Said once per code, after its reasons.
+CODE_NOTES: dict[grpc.StatusCode, str] = {
+    grpc.StatusCode.RESOURCE_EXHAUSTED: (
+        "also grpc's own, without ErrorInfo, past `USERSERVICE_MAX_CONCURRENT_RPCS` or the"
+        " message size limit"
+    ),
+}
+
+
+def rows() -> list[str]:
+    listed = {(code, reason) for code, reasons in REASONS_BY_CODE for reason in reasons}
+    unknown = set(NOTES) - listed
+    if unknown:
+        raise SystemExit(f"notes for reasons not in REASONS_BY_CODE: {sorted(unknown)}")
+    lines = ["| code | reasons |", "| --- | --- |"]
+    for code, reasons in REASONS_BY_CODE:
+        cells = []
+        for reason in reasons:
+            note = NOTES.get((code, reason))
+            cells.append(f"`{reason}` ({note})" if note else f"`{reason}`")
+        row = ", ".join(cells)
+        if code in CODE_NOTES:
+            row = f"{row}; {CODE_NOTES[code]}"
+        lines.append(f"| {code.name} | {row} |")
+    return lines
+
+
+if __name__ == "__main__":
+    print("\n".join(rows()))
