@@ -31,6 +31,7 @@ class Reason(enum.StrEnum):
     PASSWORD_TOO_LONG = enum.auto()
     PASSWORD_TOO_COMMON = enum.auto()
     PASSWORD_IS_EMAIL = enum.auto()
+    PASSWORD_TOO_PREDICTABLE = enum.auto()
     PASSWORD_INVALID_CHARACTER = enum.auto()
     REQUEST_ID_REUSED = enum.auto()
     INVALID_FILTER = enum.auto()

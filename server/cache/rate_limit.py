@@ -1,17 +1,25 @@
 """Fixed-window rate limits in Redis (atomic, every key with a TTL), per process when Redis is down.
 
-A window starts with the first hit: `SET key 0 EX window NX` then `INCR` in one MULTI, so a key
-never exists without its TTL. When Redis is unavailable, a bounded in-process counter keeps the
-limit (per replica, so looser, but never off).
+`reserve` is the primitive a brute-force throttle needs: it counts the attempt against every
+limit and says whether any was already over budget, in one Redis round trip (a Lua script: for
+each key INCR, and PEXPIRE when the key has no TTL, so a window starts with its first attempt and
+no key ever outlives it). The caller verifies nothing when it answers a wait. Since counting
+comes before checking, N concurrent attempts against a limit of M admit exactly M of them,
+whatever their interleaving: the counter, not a read-then-write in the caller, decides.
+
+When Redis is unavailable, a bounded in-process counter keeps the limit with the same
+increment-then-compare semantics (per replica, so looser, but never off).
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import ipaddress
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Final
 
 from cachetools import TTLCache
 
@@ -20,6 +28,26 @@ from server.cache.guard import RedisGuard, RedisUnavailable
 from server.cache.keys import RedisKeys
 
 _LOCAL_CAPACITY = 100_000
+# An IPv6 client usually holds a whole /64 (SLAAC, privacy addresses): counting per address
+# would give one attacker 2^64 budgets.
+IPV6_SUBJECT_PREFIX: Final = 64
+
+# KEYS: one counter per limit; ARGV: each window in milliseconds, in the same order.
+# Returns count1, pttl1, count2, pttl2, ...
+_RESERVE_SCRIPT: Final = """
+local replies = {}
+for i, key in ipairs(KEYS) do
+  local count = redis.call('INCR', key)
+  local ttl = redis.call('PTTL', key)
+  if ttl < 0 then
+    ttl = tonumber(ARGV[i])
+    redis.call('PEXPIRE', key, ttl)
+  end
+  replies[2 * i - 1] = count
+  replies[2 * i] = ttl
+end
+return replies
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +60,22 @@ class Limit:
 def subject_digest(value: str) -> str:
     """Keys name a digest, not the email itself: Redis holds no personal data for this."""
     return hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+def ip_subject(ip: str) -> str:
+    """The subject a per-IP limit counts: an IPv4 address itself (IPv4-mapped IPv6 included), the
+    /64 of an IPv6 address, anything that is not an address (a unix socket peer) as given."""
+    try:
+        address = ipaddress.ip_address(ip.strip())
+    except ValueError:
+        return ip
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        # int() drops a zone id ("%eth0"), which names our interface, not the client.
+        network = ipaddress.IPv6Network((int(address), IPV6_SUBJECT_PREFIX), strict=False)
+        return str(network)
+    return str(address)
 
 
 class _LocalCounters:
@@ -58,6 +102,9 @@ class RateLimiter:
         self._keys = keys
         self._guard = guard
         self._local: dict[str, _LocalCounters] = {}
+        # Registering computes the SHA only; the script is loaded on first use (and again after a
+        # Redis restart, on NOSCRIPT).
+        self._reserve_script = redis.register_script(_RESERVE_SCRIPT)
 
     def _local_for(self, limit: Limit) -> _LocalCounters:
         counters = self._local.get(limit.name)
@@ -65,9 +112,25 @@ class RateLimiter:
             counters = self._local[limit.name] = _LocalCounters(limit)
         return counters
 
+    async def reserve(self, checks: Sequence[tuple[Limit, str]]) -> float | None:
+        """Counts one attempt against every limit, atomically; None when the attempt is admitted,
+        else the seconds until the longest-exhausted limit frees up. An attempt that got a wait
+        must not be carried out (no password verified); failures are never refunded."""
+        if not checks:
+            return None
+        counts = await self._add_one(checks)
+        waits = [
+            left
+            for (limit, _), (count, left) in zip(checks, counts, strict=True)
+            if count > limit.max_count
+        ]
+        return max(waits) if waits else None
+
     async def retry_after(self, checks: Sequence[tuple[Limit, str]]) -> float | None:
-        """Seconds until the first exhausted limit frees up; None when every limit has room."""
-        counts = await self._counts(checks, amount=0)
+        """Seconds until the first exhausted limit frees up; None when every limit has room.
+
+        A read, not a reservation: check-then-act callers race (see `reserve`)."""
+        counts = await self._peek(checks)
         waits = [
             left
             for (limit, _), (count, left) in zip(checks, counts, strict=True)
@@ -76,12 +139,11 @@ class RateLimiter:
         return max(waits) if waits else None
 
     async def hit(self, checks: Sequence[tuple[Limit, str]]) -> None:
-        await self._counts(checks, amount=1)
+        await self._add_one(checks)
 
     async def consume(self, limit: Limit, subject: str) -> float | None:
         """Counts one attempt; the wait in seconds when that attempt is over the limit."""
-        [(count, left)] = await self._counts([(limit, subject)], amount=1)
-        return left if count > limit.max_count else None
+        return await self.reserve([(limit, subject)])
 
     async def reset(self, limit: Limit, subject: str) -> None:
         self._local_for(limit).reset(subject)
@@ -90,28 +152,37 @@ class RateLimiter:
                 lambda: self._redis.delete(self._keys.rate_limit(limit.name, subject))
             )
 
-    async def _counts(
-        self, checks: Sequence[tuple[Limit, str]], *, amount: int
-    ) -> list[tuple[int, float]]:
+    async def _add_one(self, checks: Sequence[tuple[Limit, str]]) -> list[tuple[int, float]]:
+        keys = [self._keys.rate_limit(limit.name, subject) for limit, subject in checks]
+        windows_ms = [limit.window_seconds * 1000 for limit, _ in checks]
+
         async def in_redis() -> list[tuple[int, float]]:
-            async with self._redis.pipeline(transaction=True) as pipe:
-                for limit, subject in checks:
-                    key = self._keys.rate_limit(limit.name, subject)
-                    if amount:
-                        pipe.set(key, 0, ex=limit.window_seconds, nx=True)
-                        pipe.incrby(key, amount)
-                    else:
-                        pipe.get(key)
-                    pipe.pttl(key)
-                replies = await pipe.execute()
-            step = 3 if amount else 2
-            results = []
-            for i in range(len(checks)):
-                count, pttl = replies[i * step + step - 2], replies[i * step + step - 1]
-                results.append((int(count or 0), max(0, int(pttl)) / 1000))
-            return results
+            replies = await self._reserve_script(keys=keys, args=windows_ms)
+            return [
+                (int(replies[i]), max(0, int(replies[i + 1])) / 1000)
+                for i in range(0, len(replies), 2)
+            ]
 
         try:
             return await self._guard.call(in_redis)
         except RedisUnavailable:
-            return [self._local_for(limit).add(subject, amount) for limit, subject in checks]
+            # No await between the increments: the event loop makes this atomic per process.
+            return [self._local_for(limit).add(subject, 1) for limit, subject in checks]
+
+    async def _peek(self, checks: Sequence[tuple[Limit, str]]) -> list[tuple[int, float]]:
+        async def in_redis() -> list[tuple[int, float]]:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                for limit, subject in checks:
+                    key = self._keys.rate_limit(limit.name, subject)
+                    pipe.get(key)
+                    pipe.pttl(key)
+                replies = await pipe.execute()
+            return [
+                (int(replies[i] or 0), max(0, int(replies[i + 1])) / 1000)
+                for i in range(0, len(replies), 2)
+            ]
+
+        try:
+            return await self._guard.call(in_redis)
+        except RedisUnavailable:
+            return [self._local_for(limit).add(subject, 0) for limit, subject in checks]

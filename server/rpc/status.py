@@ -24,6 +24,11 @@ from server.rpc.handlers import CallInfo, Handler
 
 ERROR_DOMAIN: Final = "userservice"
 INTERNAL_MESSAGE: Final = "internal error"
+# What an error may echo back is bounded: messages quote caller input (20,000 unknown scopes once
+# made an 840 KB grpc-message), and the message and details travel in HTTP/2 trailers.
+MAX_MESSAGE_CHARS: Final = 1024
+MAX_DESCRIPTION_CHARS: Final = 256
+MAX_FIELD_VIOLATIONS: Final = 20
 
 # The one table from error class to status code (most specific class first).
 STATUS_BY_ERROR: Final[tuple[tuple[type[errors.DomainError], grpc.StatusCode], ...]] = (
@@ -50,6 +55,7 @@ REASONS_BY_CODE: Final[tuple[tuple[grpc.StatusCode, tuple[Reason, ...]], ...]] =
             Reason.PASSWORD_TOO_LONG,
             Reason.PASSWORD_TOO_COMMON,
             Reason.PASSWORD_IS_EMAIL,
+            Reason.PASSWORD_TOO_PREDICTABLE,
             Reason.PASSWORD_INVALID_CHARACTER,
             Reason.REQUEST_ID_REUSED,
             Reason.INVALID_FILTER,
@@ -124,9 +130,15 @@ def _packed(message: Any) -> any_pb2.Any:
     return packed
 
 
+def capped(text: str, limit: int) -> str:
+    """`text`, or its first `limit` code points ending in an ellipsis."""
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+
+
 def rich_status(
     code: grpc.StatusCode, message: str, reason: str, *, error: errors.DomainError | None = None
 ) -> grpc.Status:
+    message = capped(message, MAX_MESSAGE_CHARS)
     info = error_details_pb2.ErrorInfo(reason=reason, domain=ERROR_DOMAIN)
     if error is not None:
         info.metadata.update(error.metadata)
@@ -137,9 +149,10 @@ def rich_status(
         bad_request = error_details_pb2.BadRequest(
             field_violations=[
                 error_details_pb2.BadRequest.FieldViolation(
-                    field=v.field, description=v.description
+                    field=capped(v.field, MAX_DESCRIPTION_CHARS),
+                    description=capped(v.description, MAX_DESCRIPTION_CHARS),
                 )
-                for v in error.violations
+                for v in error.violations[:MAX_FIELD_VIOLATIONS]
             ]
         )
         details.append(_packed(bad_request))

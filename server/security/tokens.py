@@ -4,7 +4,8 @@ Signing: header `typ: at+jwt` and `kid`; claims iss, aud, sub, exp, iat, nbf, jt
 role for a user, or scope for a service account. Verification: a size limit; `typ`, `alg` and
 `kid` checked before any cryptography; the algorithm pinned to the configured family; `kid`
 looked up only in the local key set (`jku`, `x5u` and embedded `jwk` headers are never used);
-every claim required.
+every claim required and of its JSON type (NumericDate a number, not a string or a boolean),
+so a validly signed token with malformed claims is TOKEN_INVALID like any other bad token.
 """
 
 from __future__ import annotations
@@ -12,11 +13,13 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any, Final
 
 import jwt
+from jwt.types import Options
 
 from server.errors import Reason, Unauthenticated
 from server.security.keys import CLOCK_LEEWAY, KeySet
@@ -121,30 +124,64 @@ class AccessTokenCodec:
         if key is None:
             raise token_invalid("the access token was signed by an unknown key")
         try:
-            claims = jwt.decode(
-                token,
-                key,
-                algorithms=self._algorithms,
-                audience=self._audience,
-                issuer=self._issuer,
-                leeway=CLOCK_LEEWAY,
-                options={"require": _REQUIRED_CLAIMS},
-            )
-        except jwt.ExpiredSignatureError:
-            raise Unauthenticated(
-                "the access token has expired", reason=Reason.TOKEN_EXPIRED
-            ) from None
+            # PyJWT checks the signature only. Its claim checks coerce with int(), so a signed
+            # `"exp": "1700000000"` or `"nbf": true` passed them, and a huge `exp` then overflowed
+            # datetime: INTERNAL instead of TOKEN_INVALID. _claims checks each claim's type first.
+            payload = jwt.decode(token, key, algorithms=self._algorithms, options=_SIGNATURE_ONLY)
         except jwt.PyJWTError:
             raise token_invalid() from None
-        return _claims(claims)
+        return _claims(payload, issuer=self._issuer, audience=self._audience, now=time.time())
 
 
-def _claims(claims: dict[str, Any]) -> AccessClaims:
-    subject, token_id = claims["sub"], claims["jti"]
-    if not isinstance(subject, str) or not isinstance(token_id, str):
+_SIGNATURE_ONLY: Final[Options] = {
+    "verify_signature": True,
+    "verify_exp": False,
+    "verify_nbf": False,
+    "verify_iat": False,
+    "verify_aud": False,
+    "verify_iss": False,
+    "verify_sub": False,
+    "verify_jti": False,
+}
+# NumericDate (RFC 7519 §2) bounded to what a datetime can hold: 1970 to the end of year 9999.
+_LATEST_TIMESTAMP: Final = 253_402_300_799
+
+
+def _numeric_date(claims: dict[str, Any], name: str) -> float:
+    value = claims[name]
+    # bool is an int to Python, not a number to JSON: true is no date.
+    if isinstance(value, bool) or not isinstance(value, int | float):
         raise token_invalid()
-    issued_at = dt.datetime.fromtimestamp(claims["iat"], dt.UTC)
-    expires_at = dt.datetime.fromtimestamp(claims["exp"], dt.UTC)
+    if not 0 <= value <= _LATEST_TIMESTAMP:  # False for NaN too
+        raise token_invalid()
+    return float(value)
+
+
+def _text(claims: dict[str, Any], name: str) -> str:
+    value = claims[name]
+    if not isinstance(value, str) or not value:
+        raise token_invalid()
+    return value
+
+
+def _claims(claims: dict[str, Any], *, issuer: str, audience: str, now: float) -> AccessClaims:
+    """Every claim required and of its type, then iss and aud, then the time window."""
+    if any(name not in claims for name in _REQUIRED_CLAIMS):
+        raise token_invalid()
+    subject, token_id, token_issuer = (_text(claims, n) for n in ("sub", "jti", "iss"))
+    issued, not_before, expires = (_numeric_date(claims, n) for n in ("iat", "nbf", "exp"))
+    audiences = claims["aud"]
+    if isinstance(audiences, str):
+        audiences = [audiences]
+    if token_issuer != issuer or not isinstance(audiences, list) or audience not in audiences:
+        raise token_invalid()
+    leeway = CLOCK_LEEWAY.total_seconds()
+    if issued > now + leeway or not_before > now + leeway:
+        raise token_invalid("the access token is not valid yet")
+    if expires <= now - leeway:
+        raise Unauthenticated("the access token has expired", reason=Reason.TOKEN_EXPIRED)
+    issued_at = dt.datetime.fromtimestamp(issued, dt.UTC)
+    expires_at = dt.datetime.fromtimestamp(expires, dt.UTC)
     session_id, role, scope = claims.get("sid"), claims.get("role"), claims.get("scope")
     if isinstance(session_id, str) and isinstance(role, str) and scope is None:
         return AccessClaims(

@@ -195,6 +195,21 @@ ATTACKS: list[Any] = [
         for claim in ("exp", "iss", "aud", "sub", "iat", "nbf", "jti", "sid", "role")
     ),
     pytest.param(lambda f: with_role_admin(f.issued_token), "TOKEN_INVALID", id="tampered-role"),
+    # Validly signed, malformed claims: once answered INTERNAL (a TypeError in verification).
+    pytest.param(
+        lambda f: f.sign(f.claims(exp=str(int(time.time()) + 300))),
+        "TOKEN_INVALID",
+        id="exp-as-string",
+    ),
+    pytest.param(
+        lambda f: f.sign(f.claims(iat=str(int(time.time())))), "TOKEN_INVALID", id="iat-as-string"
+    ),
+    pytest.param(
+        lambda f: f.sign(f.claims(exp=10**20)), "TOKEN_INVALID", id="exp-beyond-year-9999"
+    ),
+    pytest.param(lambda f: f.sign(f.claims(nbf=True)), "TOKEN_INVALID", id="nbf-as-boolean"),
+    pytest.param(lambda f: f.sign(f.claims(sid=7)), "TOKEN_INVALID", id="sid-as-number"),
+    pytest.param(lambda f: f.sign(f.claims(sub=["x"])), "TOKEN_INVALID", id="sub-as-list"),
     pytest.param(lambda f: "abc", "TOKEN_INVALID", id="garbage"),
     pytest.param(lambda f: "a.b.c", "TOKEN_INVALID", id="garbage-three-parts"),
     pytest.param(lambda f: f.sign(f.claims(padding="x" * 4096)), "TOKEN_INVALID", id="oversized"),

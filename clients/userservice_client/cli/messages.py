@@ -56,6 +56,7 @@ REASON_MESSAGES: Final[Mapping[str, str]] = {
     "PASSWORD_TOO_LONG": "the password is too long",
     "PASSWORD_TOO_COMMON": "the password is too common",
     "PASSWORD_IS_EMAIL": "the password must not be the email address",
+    "PASSWORD_TOO_PREDICTABLE": "the password is too easy to guess",
     "PASSWORD_INVALID_CHARACTER": "the password contains a character it may not contain",
     "INVALID_FILTER": "the filter is not valid",
     "INVALID_PAGE_TOKEN": "the page token does not belong to this query",
