@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import hashlib
 import uuid
 from collections.abc import Sequence
 
@@ -14,7 +13,6 @@ from server.cache.users import UserCache, decode_user, encode_user
 from server.clock import Clock, utc_now
 from server.domain import (
     ClientInfo,
-    IdempotencyRecord,
     Principal,
     Role,
     Scope,
@@ -23,16 +21,11 @@ from server.domain import (
     UserChanges,
     UserState,
 )
-from server.errors import (
-    Aborted,
-    AlreadyExists,
-    InvalidArgument,
-    NotFound,
-    PermissionDenied,
-)
+from server.errors import Aborted, AlreadyExists, InvalidArgument, NotFound, PermissionDenied
 from server.security.password_policy import MAX_PASSWORD_LENGTH, PasswordPolicy
 from server.security.passwords import PasswordHasher
 from server.services.access import require_self_or_admin, require_user
+from server.services.idempotency import IdempotentRequest, recorded_answer
 from server.services.inputs import (
     check_display_name,
     check_request_id,
@@ -44,8 +37,6 @@ from server.services.limits import Limits, rate_limited
 from server.services.paging import PageTokens, invalid_token, keyset_page, page_size
 from server.services.unit_of_work import Cursor, UnitOfWorkFactory, UserRepository
 from server.services.user_filter import parse_user_filter
-
-IDEMPOTENCY_TTL = dt.timedelta(hours=24)
 
 
 def user_not_found() -> NotFound:
@@ -122,8 +113,12 @@ class UserService:
         self._policy.check(password, email=email)
         caller = principal.subject if principal else "anonymous"
         # The password is left out: a fast hash of it must not sit in a table for a day.
-        fingerprint = hashlib.sha256(f"{email}\x00{display_name}\x00{role}".encode()).digest()
-        if key is not None and (replay := await self._replay(caller, key, fingerprint)):
+        request = (
+            None
+            if key is None
+            else IdempotentRequest.of("CreateUser", caller, key, email, display_name, role)
+        )
+        if request is not None and (replay := await self._replay(request)):
             return replay
 
         password_hash = await self._hasher.hash(password)  # before the transaction: ~30 ms of CPU
@@ -137,35 +132,18 @@ class UserService:
                     role=role,
                     now=now,
                 )
-                if key is not None:
-                    await uow.idempotency.add(
-                        IdempotencyRecord(
-                            operation="CreateUser",
-                            caller=caller,
-                            request_id=key,
-                            request_hash=fingerprint,
-                            response=encode_user(user),
-                            created_at=now,
-                            expires_at=now + IDEMPOTENCY_TTL,
-                        )
-                    )
+                if request is not None:
+                    await uow.idempotency.add(request.answered(encode_user(user), now))
         except AlreadyExists:
             # A concurrent call with the same request_id committed first: answer as it did.
-            if key is not None and (replay := await self._replay(caller, key, fingerprint)):
+            if request is not None and (replay := await self._replay(request)):
                 return replay
             raise
         return user
 
-    async def _replay(self, caller: str, key: str, fingerprint: bytes) -> User | None:
-        async with self._units.read() as uow:
-            record = await uow.idempotency.get("CreateUser", caller, key)
-        if record is None or record.expires_at <= self._clock():
-            return None
-        if record.request_hash != fingerprint:
-            raise InvalidArgument.for_field(
-                "request_id", "was already used for a different request", reason="REQUEST_ID_REUSED"
-            )
-        return decode_user(record.response)
+    async def _replay(self, request: IdempotentRequest) -> User | None:
+        answer = await recorded_answer(self._units, request, self._clock())
+        return None if answer is None else decode_user(answer)
 
     # -- reads ------------------------------------------------------------------------------
 
