@@ -102,6 +102,10 @@ class SessionInfo:
     user_agent: str
 
 
+# Where a keyset page starts: the order key (an id, or an email) of the previous page's last row.
+Cursor = str | uuid.UUID
+
+
 @dataclass(frozen=True, slots=True)
 class UserFilter:
     email_prefix: str | None = None
@@ -123,7 +127,7 @@ class UserFilter:
         """The page cursor of `user`: its email in email order, else its id."""
         return user.email if self.ordered_by_email else str(user.id)
 
-    def parse_cursor(self, cursor: str) -> str | uuid.UUID:
+    def parse_cursor(self, cursor: str) -> Cursor:
         """A cursor read back from a page token, typed for this filter's order; ValueError when
         it cannot be one."""
         return cursor if self.ordered_by_email else uuid.UUID(cursor)

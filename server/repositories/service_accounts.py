@@ -9,11 +9,9 @@ from collections.abc import Sequence
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.domain import ServiceAccount, ServiceAccountRecord, ServiceAccountState
+from server.domain import Cursor, ServiceAccount, ServiceAccountRecord, ServiceAccountState
 from server.repositories.ids import new_id
 from server.repositories.models import ServiceAccountRow
-
-Cursor = str | uuid.UUID
 
 
 def to_service_account(row: ServiceAccountRow) -> ServiceAccount:

@@ -9,11 +9,9 @@ from collections.abc import Sequence
 from sqlalchemy import Select, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.domain import RefreshTokenRecord, SessionInfo, SessionRecord
+from server.domain import Cursor, RefreshTokenRecord, SessionInfo, SessionRecord
 from server.repositories.ids import new_id
 from server.repositories.models import RefreshTokenRow, SessionRow
-
-Cursor = str | uuid.UUID
 
 
 def to_session(row: SessionRow) -> SessionRecord:

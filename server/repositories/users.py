@@ -11,12 +11,10 @@ from sqlalchemy import Update, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.domain import Role, StoredUser, User, UserFilter, UserState
+from server.domain import Cursor, Role, StoredUser, User, UserFilter, UserState
 from server.repositories.conflicts import email_taken
 from server.repositories.ids import new_id
 from server.repositories.models import UserRow
-
-Cursor = str | uuid.UUID
 
 
 def to_user(row: UserRow) -> User:

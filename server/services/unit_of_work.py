@@ -16,6 +16,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
 from server.domain import (
+    Cursor,
     IdempotencyRecord,
     RefreshTokenRecord,
     Role,
@@ -27,9 +28,6 @@ from server.domain import (
     User,
     UserFilter,
 )
-
-# The cursor of a page: the order key of the last row of the previous page.
-Cursor = str | uuid.UUID
 
 
 class UserRepository(Protocol):

@@ -13,6 +13,7 @@ from server.cache.users import UserCache, decode_user, encode_user
 from server.clock import Clock, utc_now
 from server.domain import (
     ClientInfo,
+    Cursor,
     Principal,
     Role,
     Scope,
@@ -35,7 +36,7 @@ from server.services.inputs import (
 )
 from server.services.limits import Limits, rate_limited
 from server.services.paging import PageTokens, invalid_token, keyset_page, page_size
-from server.services.unit_of_work import Cursor, UnitOfWorkFactory, UserRepository
+from server.services.unit_of_work import UnitOfWorkFactory, UserRepository
 from server.services.user_filter import parse_user_filter
 
 

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from server.domain import (
+    Cursor,
     IdempotencyRecord,
     RefreshTokenRecord,
     Role,
@@ -25,8 +26,6 @@ from server.domain import (
 )
 from server.repositories.conflicts import email_taken, request_already_recorded
 from server.repositories.ids import new_id
-
-Cursor = str | uuid.UUID
 
 
 @dataclass
