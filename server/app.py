@@ -31,12 +31,13 @@ from server.cache.rate_limit import RateLimiter
 from server.cache.replica import LocalReplica
 from server.cache.revocations import RevocationStore
 from server.cache.users import UserCache
+from server.clock import utc_now
 from server.config import Settings
 from server.observability.health import HealthReporter
 from server.observability.metrics import GrpcMetrics, MetricsListener, start_metrics_listener
 from server.repositories import migrations
 from server.repositories.database import Database, create_engine
-from server.repositories.sessions import SessionRepository
+from server.repositories.unit_of_work import SqlUnitOfWorkFactory
 from server.rpc.access_log import AccessLog
 from server.rpc.caller_address import ClientResolver
 from server.rpc.pipeline import CallPipeline, PipelineRegistry
@@ -54,7 +55,7 @@ from server.services.maintenance import purge_periodically
 from server.services.paging import PageTokens
 from server.services.service_accounts import ServiceAccountService
 from server.services.sessions import SessionService
-from server.services.users import UserService, utc_now
+from server.services.users import UserService
 from server.tasks import cancel_and_wait
 from server.tls import server_credentials
 from server.transport import bind, create_server
@@ -74,6 +75,7 @@ PURGE_INTERVAL_SECONDS = 3600.0
 @dataclass(frozen=True, slots=True)
 class Services:
     db: Database
+    units: SqlUnitOfWorkFactory
     users: UserService
     auth: AuthService
     sessions: SessionService
@@ -132,12 +134,13 @@ async def built_services(
     )
     codec = AccessTokenCodec(keys, issuer=settings.jwt_issuer, audience=settings.jwt_audience)
     db = Database(engine, timeout_seconds=settings.database_timeout_seconds)
+    units = SqlUnitOfWorkFactory(db)
     redis_keys = RedisKeys(settings.redis_key_prefix)
     guard = RedisGuard(timeout_seconds=settings.redis_timeout_seconds)
 
     async def recent_revocations(since: dt.datetime) -> Sequence[tuple[uuid.UUID, dt.datetime]]:
-        async with db.read() as session:
-            return await SessionRepository(session).revoked_since(since)
+        async with units.read() as uow:
+            return await uow.sessions.revoked_since(since)
 
     # Started by the server (running_application); the CLI never goes live and asks Redis.
     replica = LocalReplica(
@@ -173,7 +176,7 @@ async def built_services(
             executor=pool,
         )
         users = UserService(
-            db=db,
+            units=units,
             hasher=hasher,
             policy=PasswordPolicy(min_length=settings.password_min_length),
             cache=user_cache,
@@ -183,7 +186,7 @@ async def built_services(
             page_tokens=page_tokens,
         )
         service_accounts = ServiceAccountService(
-            db=db,
+            units=units,
             codec=codec,
             limiter=limiter,
             limits=limits,
@@ -194,7 +197,7 @@ async def built_services(
             clock=utc_now,
         )
         auth = AuthService(
-            db=db,
+            units=units,
             hasher=hasher,
             codec=codec,
             verifier=CachingTokenVerifier(codec, max_entries=settings.verified_token_cache_size),
@@ -209,10 +212,19 @@ async def built_services(
         )
         try:
             sessions = SessionService(
-                db=db, revocations=revocations, page_tokens=page_tokens, clock=utc_now
+                units=units, revocations=revocations, page_tokens=page_tokens, clock=utc_now
             )
             yield Services(
-                db, users, auth, sessions, revocations, codec, guard, replica, service_accounts
+                db,
+                units,
+                users,
+                auth,
+                sessions,
+                revocations,
+                codec,
+                guard,
+                replica,
+                service_accounts,
             )
         finally:
             await user_cache.close()
@@ -238,7 +250,7 @@ async def running_application(
         replication = asyncio.create_task(services.replica.run(), name="replication")
         stack.push_async_callback(cancel_and_wait, replication)
         purge = asyncio.create_task(
-            purge_periodically(services.db, utc_now, interval_seconds=PURGE_INTERVAL_SECONDS),
+            purge_periodically(services.units, utc_now, interval_seconds=PURGE_INTERVAL_SECONDS),
             name="purge-expired",
         )
         stack.push_async_callback(cancel_and_wait, purge)

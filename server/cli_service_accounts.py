@@ -41,14 +41,16 @@ def _print_secret(issued: IssuedSecret) -> None:
 async def _create(services: Services, args: argparse.Namespace) -> None:
     scopes = [s for s in args.scopes.split(",") if s] if args.scopes else []
     _print_secret(
-        await services.service_accounts.create(display_name=args.display_name, scopes=scopes)
+        await services.service_accounts.create_service_account(
+            display_name=args.display_name, scopes=scopes
+        )
     )
 
 
 async def _list(services: Services, args: argparse.Namespace) -> None:
     token = ""
     while True:
-        accounts, token = await services.service_accounts.list(size=0, token=token)
+        accounts, token = await services.service_accounts.list_service_accounts(size=0, token=token)
         for account in accounts:
             print(_describe(account))
         if not token:
@@ -56,16 +58,18 @@ async def _list(services: Services, args: argparse.Namespace) -> None:
 
 
 async def _rotate(services: Services, args: argparse.Namespace) -> None:
-    _print_secret(await services.service_accounts.rotate_secret(args.id))
+    _print_secret(await services.service_accounts.rotate_service_account_secret(args.id))
 
 
 async def _disable(services: Services, args: argparse.Namespace) -> None:
     changes = ServiceAccountChanges(state=ServiceAccountState.DISABLED)
-    print(_describe(await services.service_accounts.update(args.id, changes, etag="")))
+    print(
+        _describe(await services.service_accounts.update_service_account(args.id, changes, etag=""))
+    )
 
 
 async def _delete(services: Services, args: argparse.Namespace) -> None:
-    await services.service_accounts.delete(args.id, etag="")
+    await services.service_accounts.delete_service_account(args.id, etag="")
     print(f"deleted service account {args.id}")
 
 

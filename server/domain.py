@@ -18,6 +18,17 @@ class UserState(enum.StrEnum):
     DISABLED = "disabled"
 
 
+class RevokeReason(enum.StrEnum):
+    """Why a session ended (stored with it)."""
+
+    LOGOUT = "logout"
+    REVOKED = "revoked"
+    REFRESH_TOKEN_REUSED = "refresh_token_reused"  # noqa: S105 - a reason, not a secret
+    USER_CHANGED = "user_changed"
+    USER_DELETED = "user_deleted"
+    PASSWORD_CHANGED = "password_changed"  # noqa: S105 - a reason, not a secret
+
+
 class Scope(enum.StrEnum):
     USERS_READ = "users:read"
     USERS_WRITE = "users:write"
@@ -102,6 +113,10 @@ class SessionInfo:
     user_agent: str
 
 
+# Where a keyset page starts: the order key (an id, or an email) of the previous page's last row.
+Cursor = str | uuid.UUID
+
+
 @dataclass(frozen=True, slots=True)
 class UserFilter:
     email_prefix: str | None = None
@@ -113,9 +128,20 @@ class UserFilter:
         """The same filter always reads the same, so a page token can be bound to it."""
         return f"p={self.email_prefix or ''};e={self.email_exact or ''};s={self.state or ''}"
 
+    @property
+    def ordered_by_email(self) -> bool:
+        """The one place ListUsers' order is decided: a prefix filter reads one contiguous range
+        of the email index, so it pages in email order; every other query pages in id order."""
+        return self.email_prefix is not None
+
     def order_key(self, user: User) -> str:
-        """The page cursor of `user`: its email under a prefix filter, else its id."""
-        return user.email if self.email_prefix is not None else str(user.id)
+        """The page cursor of `user`: its email in email order, else its id."""
+        return user.email if self.ordered_by_email else str(user.id)
+
+    def parse_cursor(self, cursor: str) -> Cursor:
+        """A cursor read back from a page token, typed for this filter's order; ValueError when
+        it cannot be one."""
+        return cursor if self.ordered_by_email else uuid.UUID(cursor)
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,3 +194,64 @@ class ServiceAccountChanges:
     display_name: str | None = None
     scopes: tuple[str, ...] | None = None
     state: ServiceAccountState | None = None
+
+
+# -- what the repositories store (services read and write these; never ORM rows) -------------
+
+
+@dataclass(frozen=True, slots=True)
+class StoredUser:
+    """A user with its password hash, which never leaves the service layer."""
+
+    user: User
+    password_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRecord:
+    """One login as stored: `user_id` is None once the user is deleted (the revoked row stays
+    until the purge, so a token of it is still known to be dead)."""
+
+    id: uuid.UUID
+    user_id: uuid.UUID | None
+    created_at: dt.datetime
+    last_used_at: dt.datetime
+    expires_at: dt.datetime
+    revoked_at: dt.datetime | None
+    client_ip: str
+    user_agent: str
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshTokenRecord:
+    """One refresh token a session issued, by hash; `rotated_at` is None while it is current."""
+
+    token_hash: bytes
+    session_id: uuid.UUID
+    issued_at: dt.datetime
+    rotated_at: dt.datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceAccountRecord:
+    """A service account with its credentials (hashes only) and its token-revocation mark:
+    tokens issued at or before `tokens_revoked_at` (whole seconds) are refused."""
+
+    account: ServiceAccount
+    secret_hash: bytes
+    previous_secret_hash: bytes | None = None
+    previous_secret_expires_at: dt.datetime | None = None
+    tokens_revoked_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IdempotencyRecord:
+    """The first answer to a request that carried a request_id, replayed until `expires_at`."""
+
+    operation: str
+    caller: str
+    request_id: str
+    request_hash: bytes
+    response: bytes
+    created_at: dt.datetime
+    expires_at: dt.datetime

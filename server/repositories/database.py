@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import (
 
 from server.config import Settings
 from server.deadlines import budget, deadline_passed
-from server.errors import DeadlineExceeded, Unavailable
+from server.errors import DeadlineExceeded, Reason, Unavailable
 
 
 def create_engine(settings: Settings) -> AsyncEngine:
@@ -98,7 +98,7 @@ class Database:
         except TimeoutError:
             if deadline_passed():
                 raise DeadlineExceeded(
-                    "the call's deadline passed", reason="DEADLINE_EXCEEDED"
+                    "the call's deadline passed", reason=Reason.DEADLINE_EXCEEDED
                 ) from None
             raise database_unavailable() from None
         except (OperationalError, InterfaceError, PoolTimeoutError, OSError, DBAPIError) as exc:
@@ -108,9 +108,6 @@ class Database:
 
 
 def database_unavailable() -> Unavailable:
-    return Unavailable("the database is unavailable; retry later", reason="DATABASE_UNAVAILABLE")
-
-
-async def ping(engine: AsyncEngine) -> None:
-    async with engine.connect() as connection:
-        await connection.execute(text("SELECT 1"))
+    return Unavailable(
+        "the database is unavailable; retry later", reason=Reason.DATABASE_UNAVAILABLE
+    )

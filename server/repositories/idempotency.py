@@ -5,9 +5,12 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import delete
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.repositories.models import IdempotencyRecord
+from server.domain import IdempotencyRecord
+from server.repositories.conflicts import request_already_recorded
+from server.repositories.models import IdempotencyRow
 
 
 class IdempotencyRepository:
@@ -15,34 +18,38 @@ class IdempotencyRepository:
         self._session = session
 
     async def get(self, operation: str, caller: str, request_id: str) -> IdempotencyRecord | None:
-        return await self._session.get(IdempotencyRecord, (operation, caller, request_id))
+        row = await self._session.get(IdempotencyRow, (operation, caller, request_id))
+        if row is None:
+            return None
+        return IdempotencyRecord(
+            operation=row.operation,
+            caller=row.caller,
+            request_id=row.request_id,
+            request_hash=row.request_hash,
+            response=row.response,
+            created_at=row.created_at,
+            expires_at=row.expires_at,
+        )
+
+    async def add(self, record: IdempotencyRecord) -> None:
+        self._session.add(
+            IdempotencyRow(
+                operation=record.operation,
+                caller=record.caller,
+                request_id=record.request_id,
+                request_hash=record.request_hash,
+                response=record.response,
+                created_at=record.created_at,
+                expires_at=record.expires_at,
+            )
+        )
+        try:
+            await self._session.flush()
+        except IntegrityError:
+            raise request_already_recorded() from None
 
     async def purge_expired(self, now: dt.datetime) -> int:
         result = await self._session.execute(
-            delete(IdempotencyRecord).where(IdempotencyRecord.expires_at < now)
+            delete(IdempotencyRow).where(IdempotencyRow.expires_at < now)
         )
         return int(result.rowcount)  # type: ignore[attr-defined]
-
-    async def add(
-        self,
-        *,
-        operation: str,
-        caller: str,
-        request_id: str,
-        request_hash: bytes,
-        response: bytes,
-        now: dt.datetime,
-        ttl: dt.timedelta,
-    ) -> None:
-        self._session.add(
-            IdempotencyRecord(
-                operation=operation,
-                caller=caller,
-                request_id=request_id,
-                request_hash=request_hash,
-                response=response,
-                created_at=now,
-                expires_at=now + ttl,
-            )
-        )
-        await self._session.flush()

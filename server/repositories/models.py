@@ -128,7 +128,7 @@ class RefreshTokenRow(Base):
     rotated_at: Mapped[dt.datetime | None]
 
 
-class IdempotencyRecord(Base):
+class IdempotencyRow(Base):
     """The first answer to a request that carried a request_id, kept for 24 hours."""
 
     __tablename__ = "idempotency_records"
@@ -169,7 +169,7 @@ class ServiceAccountRow(Base):
 
 __all__ = [
     "Base",
-    "IdempotencyRecord",
+    "IdempotencyRow",
     "RefreshTokenRow",
     "ServiceAccountRow",
     "SessionRow",

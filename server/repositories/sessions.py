@@ -1,4 +1,4 @@
-"""Sessions (refresh-token families) and their refresh tokens."""
+"""Sessions (refresh-token families) and their refresh tokens, in domain types."""
 
 from __future__ import annotations
 
@@ -6,12 +6,25 @@ import datetime as dt
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Select, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.domain import SessionInfo
+from server.domain import Cursor, RefreshTokenRecord, RevokeReason, SessionInfo, SessionRecord
 from server.repositories.ids import new_id
 from server.repositories.models import RefreshTokenRow, SessionRow
+
+
+def to_session(row: SessionRow) -> SessionRecord:
+    return SessionRecord(
+        id=row.id,
+        user_id=row.user_id,
+        created_at=row.created_at,
+        last_used_at=row.last_used_at,
+        expires_at=row.expires_at,
+        revoked_at=row.revoked_at,
+        client_ip=row.client_ip,
+        user_agent=row.user_agent,
+    )
 
 
 def to_session_info(row: SessionRow) -> SessionInfo:
@@ -27,6 +40,15 @@ def to_session_info(row: SessionRow) -> SessionInfo:
     )
 
 
+def to_refresh_token(row: RefreshTokenRow) -> RefreshTokenRecord:
+    return RefreshTokenRecord(
+        token_hash=row.token_hash,
+        session_id=row.session_id,
+        issued_at=row.issued_at,
+        rotated_at=row.rotated_at,
+    )
+
+
 class SessionRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
@@ -35,12 +57,11 @@ class SessionRepository:
         self,
         *,
         user_id: uuid.UUID,
-        refresh_hash: bytes,
         now: dt.datetime,
         expires_at: dt.datetime,
         client_ip: str,
         user_agent: str,
-    ) -> SessionRow:
+    ) -> SessionRecord:
         row = SessionRow(
             id=new_id(),
             user_id=user_id,
@@ -54,17 +75,15 @@ class SessionRepository:
         )
         self._session.add(row)
         await self._session.flush()
-        self._session.add(
-            RefreshTokenRow(
-                token_hash=refresh_hash, session_id=row.id, issued_at=now, rotated_at=None
-            )
-        )
-        await self._session.flush()
-        return row
+        return to_session(row)
+
+    async def get(self, session_id: uuid.UUID) -> SessionRecord | None:
+        row = await self._session.get(SessionRow, session_id)
+        return None if row is None else to_session(row)
 
     async def live_page(
-        self, user_id: uuid.UUID, *, now: dt.datetime, after: uuid.UUID | None, limit: int
-    ) -> Sequence[SessionRow]:
+        self, user_id: uuid.UUID, *, now: dt.datetime, after: Cursor | None, limit: int
+    ) -> Sequence[SessionInfo]:
         query = (
             select(SessionRow)
             .where(
@@ -76,66 +95,19 @@ class SessionRepository:
             .limit(limit)
         )
         if after is not None:
-            query = query.where(SessionRow.id > after)
-        return list((await self._session.execute(query)).scalars())
+            query = query.where(SessionRow.id > uuid.UUID(str(after)))
+        return [to_session_info(row) for row in (await self._session.execute(query)).scalars()]
 
-    async def purge_expired(self, before: dt.datetime) -> int:
-        """Deletes sessions that expired, or were revoked, before `before` (with their tokens)."""
-        result = await self._session.execute(
-            delete(SessionRow).where(
-                (SessionRow.expires_at < before) | (SessionRow.revoked_at < before)
-            )
+    async def is_live(self, session_id: uuid.UUID, now: dt.datetime) -> bool:
+        query = select(SessionRow.revoked_at, SessionRow.expires_at).where(
+            SessionRow.id == session_id
         )
-        return int(result.rowcount)  # type: ignore[attr-defined]
-
-    async def get(self, session_id: uuid.UUID) -> SessionRow | None:
-        return await self._session.get(SessionRow, session_id)
-
-    async def find_refresh_token(
-        self, token_hash: bytes, *, for_update: bool
-    ) -> tuple[RefreshTokenRow, SessionRow] | None:
-        query = (
-            select(RefreshTokenRow, SessionRow)
-            .join(SessionRow, SessionRow.id == RefreshTokenRow.session_id)
-            .where(RefreshTokenRow.token_hash == token_hash)
-        )
-        if for_update:
-            # Serialises concurrent refreshes of one session (PostgreSQL; SQLite has one writer).
-            query = query.with_for_update(of=SessionRow)
         row = (await self._session.execute(query)).first()
-        return None if row is None else (row[0], row[1])
+        return row is not None and row[0] is None and row[1] > now
 
-    async def latest_rotated(self, session_id: uuid.UUID) -> RefreshTokenRow | None:
-        query = (
-            select(RefreshTokenRow)
-            .where(
-                RefreshTokenRow.session_id == session_id, RefreshTokenRow.rotated_at.is_not(None)
-            )
-            .order_by(RefreshTokenRow.rotated_at.desc())
-            .limit(1)
-        )
-        return (await self._session.execute(query)).scalar_one_or_none()
-
-    async def current_token(self, session_id: uuid.UUID) -> RefreshTokenRow | None:
-        query = select(RefreshTokenRow).where(
-            RefreshTokenRow.session_id == session_id, RefreshTokenRow.rotated_at.is_(None)
-        )
-        return (await self._session.execute(query)).scalar_one_or_none()
-
-    async def rotate(
-        self, session: SessionRow, old: RefreshTokenRow, new_hash: bytes, now: dt.datetime
-    ) -> None:
-        old.rotated_at = now
-        session.last_used_at = now
-        self._session.add(
-            RefreshTokenRow(
-                token_hash=new_hash, session_id=session.id, issued_at=now, rotated_at=None
-            )
-        )
-        await self._session.flush()
-
-    async def revoke(self, session_id: uuid.UUID, *, reason: str, now: dt.datetime) -> bool:
-        """Marks one live session revoked; False when it was already revoked or is unknown."""
+    async def revoke(
+        self, session_id: uuid.UUID, *, reason: RevokeReason, now: dt.datetime
+    ) -> bool:
         result = await self._session.execute(
             update(SessionRow)
             .where(SessionRow.id == session_id, SessionRow.revoked_at.is_(None))
@@ -144,9 +116,13 @@ class SessionRepository:
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
     async def revoke_all(
-        self, user_id: uuid.UUID, *, reason: str, now: dt.datetime, keep: uuid.UUID | None = None
+        self,
+        user_id: uuid.UUID,
+        *,
+        reason: RevokeReason,
+        now: dt.datetime,
+        keep: uuid.UUID | None = None,
     ) -> Sequence[uuid.UUID]:
-        """Revokes every live session of a user (except `keep`); returns their ids."""
         query = select(SessionRow.id).where(
             SessionRow.user_id == user_id, SessionRow.revoked_at.is_(None)
         )
@@ -165,10 +141,79 @@ class SessionRepository:
         query = select(SessionRow.id, SessionRow.revoked_at).where(SessionRow.revoked_at >= since)
         return [(sid, at) for sid, at in (await self._session.execute(query)).all() if at]
 
-    async def is_live(self, session_id: uuid.UUID, now: dt.datetime) -> bool:
-        """The session exists, is not revoked and has not expired (the database's word)."""
-        query = select(SessionRow.revoked_at, SessionRow.expires_at).where(
-            SessionRow.id == session_id
+    async def purge_expired(self, before: dt.datetime) -> int:
+        result = await self._session.execute(
+            delete(SessionRow).where(
+                (SessionRow.expires_at < before) | (SessionRow.revoked_at < before)
+            )
         )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+class RefreshTokenRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(self, token_hash: bytes, *, session_id: uuid.UUID, now: dt.datetime) -> None:
+        self._session.add(
+            RefreshTokenRow(token_hash=token_hash, session_id=session_id, issued_at=now)
+        )
+        await self._session.flush()
+
+    async def find(self, token_hash: bytes) -> tuple[RefreshTokenRecord, SessionRecord] | None:
+        return await self._first(self._with_session(token_hash))
+
+    async def find_for_update(
+        self, token_hash: bytes
+    ) -> tuple[RefreshTokenRecord, SessionRecord] | None:
+        # Locks the session's row (PostgreSQL; SQLite has one writer at a time anyway).
+        return await self._first(self._with_session(token_hash).with_for_update(of=SessionRow))
+
+    async def current(self, session_id: uuid.UUID) -> RefreshTokenRecord | None:
+        query = select(RefreshTokenRow).where(
+            RefreshTokenRow.session_id == session_id, RefreshTokenRow.rotated_at.is_(None)
+        )
+        row = (await self._session.execute(query)).scalar_one_or_none()
+        return None if row is None else to_refresh_token(row)
+
+    async def latest_rotated(self, session_id: uuid.UUID) -> RefreshTokenRecord | None:
+        query = (
+            select(RefreshTokenRow)
+            .where(
+                RefreshTokenRow.session_id == session_id, RefreshTokenRow.rotated_at.is_not(None)
+            )
+            .order_by(RefreshTokenRow.rotated_at.desc())
+            .limit(1)
+        )
+        row = (await self._session.execute(query)).scalar_one_or_none()
+        return None if row is None else to_refresh_token(row)
+
+    async def rotate_if_current(self, token_hash: bytes, new_hash: bytes, now: dt.datetime) -> bool:
+        won = await self._session.execute(
+            update(RefreshTokenRow)
+            .where(RefreshTokenRow.token_hash == token_hash, RefreshTokenRow.rotated_at.is_(None))
+            .values(rotated_at=now)
+            .returning(RefreshTokenRow.session_id)
+        )
+        session_id = won.scalar_one_or_none()
+        if session_id is None:
+            return False
+        await self._session.execute(
+            update(SessionRow).where(SessionRow.id == session_id).values(last_used_at=now)
+        )
+        await self.add(new_hash, session_id=session_id, now=now)
+        return True
+
+    @staticmethod
+    def _with_session(token_hash: bytes) -> Select[RefreshTokenRow, SessionRow]:
+        return (
+            select(RefreshTokenRow, SessionRow)
+            .join(SessionRow, SessionRow.id == RefreshTokenRow.session_id)
+            .where(RefreshTokenRow.token_hash == token_hash)
+        )
+
+    async def _first(
+        self, query: Select[RefreshTokenRow, SessionRow]
+    ) -> tuple[RefreshTokenRecord, SessionRecord] | None:
         row = (await self._session.execute(query)).first()
-        return row is not None and row[0] is None and row[1] > now
+        return None if row is None else (to_refresh_token(row[0]), to_session(row[1]))

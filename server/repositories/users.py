@@ -1,4 +1,4 @@
-"""Users table access."""
+"""Users table access, in domain types."""
 
 from __future__ import annotations
 
@@ -7,18 +7,14 @@ import sys
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import Update, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.domain import Role, User, UserFilter, UserState
-from server.errors import AlreadyExists
+from server.domain import Cursor, Role, StoredUser, User, UserFilter, UserState
+from server.repositories.conflicts import email_taken
 from server.repositories.ids import new_id
 from server.repositories.models import UserRow
-
-
-def email_taken() -> AlreadyExists:
-    return AlreadyExists("a user with this email already exists", reason="EMAIL_TAKEN")
 
 
 def to_user(row: UserRow) -> User:
@@ -33,6 +29,10 @@ def to_user(row: UserRow) -> User:
         updated_at=row.updated_at,
         version=row.version,
     )
+
+
+def _stored(row: UserRow | None) -> StoredUser | None:
+    return None if row is None else StoredUser(to_user(row), row.password_hash)
 
 
 def prefix_upper_bound(prefix: str) -> str | None:
@@ -51,24 +51,27 @@ class UserRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
-    async def get(self, user_id: uuid.UUID) -> UserRow | None:
-        return await self._session.get(UserRow, user_id)
+    async def get(self, user_id: uuid.UUID) -> StoredUser | None:
+        return _stored(await self._session.get(UserRow, user_id))
 
-    async def get_for_update(self, user_id: uuid.UUID) -> UserRow | None:
+    async def get_for_update(self, user_id: uuid.UUID) -> StoredUser | None:
         query = select(UserRow).where(UserRow.id == user_id).with_for_update()
-        return (await self._session.execute(query)).scalar_one_or_none()
+        return _stored((await self._session.execute(query)).scalar_one_or_none())
 
-    async def page(
-        self, *, after: str | uuid.UUID | None, limit: int, where: UserFilter
-    ) -> Sequence[UserRow]:
-        """At most `limit` users after the cursor `after`, in the order `where.order_key` names:
-        ids (time-ordered UUIDv7s), or emails for an email-prefix filter. The email column sorts
-        by code point (COLLATE "C" on PostgreSQL, BINARY on SQLite), so a prefix is one contiguous
-        index range and a page reads only its own rows, however many users there are."""
+    async def get_by_email(self, email: str) -> StoredUser | None:
+        query = select(UserRow).where(UserRow.email == email)
+        return _stored((await self._session.execute(query)).scalar_one_or_none())
+
+    async def page(self, *, where: UserFilter, after: Cursor | None, limit: int) -> Sequence[User]:
+        """Ordered as `where.ordered_by_email` says: by id (time-ordered UUIDv7s), or by email.
+        The email column sorts by code point (COLLATE "C" on PostgreSQL, BINARY on SQLite), so a
+        prefix is one contiguous index range and a page reads only its own rows, however many
+        users there are."""
         query = select(UserRow).limit(limit)
-        if where.email_prefix is not None:
-            query = query.where(UserRow.email >= where.email_prefix).order_by(UserRow.email)
-            if (bound := prefix_upper_bound(where.email_prefix)) is not None:
+        if where.ordered_by_email:
+            prefix = where.email_prefix or ""
+            query = query.where(UserRow.email >= prefix).order_by(UserRow.email)
+            if (bound := prefix_upper_bound(prefix)) is not None:
                 query = query.where(UserRow.email < bound)
             if after is not None:
                 query = query.where(UserRow.email > str(after))
@@ -80,31 +83,11 @@ class UserRepository:
             query = query.where(UserRow.email == where.email_exact)
         if where.state is not None:
             query = query.where(UserRow.state == where.state)
-        return list((await self._session.execute(query)).scalars())
-
-    async def delete(self, row: UserRow) -> None:
-        await self._session.delete(row)
-        await self._session.flush()
-
-    async def flush_changes(self) -> None:
-        try:
-            await self._session.flush()
-        except IntegrityError:
-            raise email_taken() from None
-
-    async def get_by_email(self, email: str) -> UserRow | None:
-        result = await self._session.execute(select(UserRow).where(UserRow.email == email))
-        return result.scalar_one_or_none()
+        return [to_user(row) for row in (await self._session.execute(query)).scalars()]
 
     async def add(
-        self,
-        *,
-        email: str,
-        password_hash: str,
-        display_name: str,
-        role: Role,
-        now: dt.datetime,
-    ) -> UserRow:
+        self, *, email: str, password_hash: str, display_name: str, role: Role, now: dt.datetime
+    ) -> User:
         row = UserRow(
             id=new_id(),
             email=email,
@@ -118,8 +101,46 @@ class UserRepository:
             updated_at=now,
         )
         self._session.add(row)
+        await self._flush()
+        return to_user(row)
+
+    async def save(self, user: User) -> None:
+        await self._write(
+            update(UserRow)
+            .where(UserRow.id == user.id)
+            .values(
+                email=user.email,
+                display_name=user.display_name,
+                role=user.role,
+                state=user.state,
+                email_verified=user.email_verified,
+                version=user.version,
+                updated_at=user.updated_at,
+            )
+        )
+
+    async def replace_password_hash(self, user_id: uuid.UUID, *, current: str, new: str) -> bool:
+        result = await self._session.execute(
+            update(UserRow)
+            .where(UserRow.id == user_id, UserRow.password_hash == current)
+            .values(password_hash=new)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def delete(self, user_id: uuid.UUID) -> None:
+        row = await self._session.get(UserRow, user_id)
+        if row is not None:
+            await self._session.delete(row)
+            await self._session.flush()
+
+    async def _flush(self) -> None:
         try:
             await self._session.flush()
         except IntegrityError:
             raise email_taken() from None
-        return row
+
+    async def _write(self, statement: Update) -> None:
+        try:
+            await self._session.execute(statement)
+        except IntegrityError:
+            raise email_taken() from None

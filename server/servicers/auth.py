@@ -91,7 +91,7 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
     async def IssueServiceToken(
         self, request: auth_pb2.IssueServiceTokenRequest, context: ServicerContext
     ) -> auth_pb2.TokenPair:
-        pair = await self._service_accounts.issue_token(
+        pair = await self._service_accounts.issue_service_token(
             request.client_id,
             request.client_secret,
             list(request.scopes),

@@ -58,7 +58,7 @@ class ServiceAccountServicer(sa_pb2_grpc.ServiceAccountServiceServicer):
     async def CreateServiceAccount(
         self, request: sa_pb2.CreateServiceAccountRequest, context: ServicerContext
     ) -> sa_pb2.CreateServiceAccountResponse:
-        made = await self._accounts.create(
+        made = await self._accounts.create_service_account(
             display_name=request.display_name, scopes=list(request.scopes)
         )
         return sa_pb2.CreateServiceAccountResponse(
@@ -68,12 +68,12 @@ class ServiceAccountServicer(sa_pb2_grpc.ServiceAccountServiceServicer):
     async def GetServiceAccount(
         self, request: sa_pb2.GetServiceAccountRequest, context: ServicerContext
     ) -> sa_pb2.ServiceAccount:
-        return account_to_proto(await self._accounts.get(request.id))
+        return account_to_proto(await self._accounts.get_service_account(request.id))
 
     async def ListServiceAccounts(
         self, request: sa_pb2.ListServiceAccountsRequest, context: ServicerContext
     ) -> sa_pb2.ListServiceAccountsResponse:
-        accounts, token = await self._accounts.list(
+        accounts, token = await self._accounts.list_service_accounts(
             size=request.page_size, token=request.page_token
         )
         return sa_pb2.ListServiceAccountsResponse(
@@ -83,7 +83,7 @@ class ServiceAccountServicer(sa_pb2_grpc.ServiceAccountServiceServicer):
     async def UpdateServiceAccount(
         self, request: sa_pb2.UpdateServiceAccountRequest, context: ServicerContext
     ) -> sa_pb2.ServiceAccount:
-        account = await self._accounts.update(
+        account = await self._accounts.update_service_account(
             request.service_account.id,
             account_changes(request),
             etag=request.service_account.etag,
@@ -93,7 +93,7 @@ class ServiceAccountServicer(sa_pb2_grpc.ServiceAccountServiceServicer):
     async def RotateServiceAccountSecret(
         self, request: sa_pb2.RotateServiceAccountSecretRequest, context: ServicerContext
     ) -> sa_pb2.RotateServiceAccountSecretResponse:
-        rotated = await self._accounts.rotate_secret(request.id)
+        rotated = await self._accounts.rotate_service_account_secret(request.id)
         return sa_pb2.RotateServiceAccountSecretResponse(
             service_account=account_to_proto(rotated.account),
             client_secret=rotated.client_secret,
@@ -103,5 +103,5 @@ class ServiceAccountServicer(sa_pb2_grpc.ServiceAccountServiceServicer):
     async def DeleteServiceAccount(
         self, request: sa_pb2.DeleteServiceAccountRequest, context: ServicerContext
     ) -> empty_pb2.Empty:
-        await self._accounts.delete(request.id, etag=request.etag)
+        await self._accounts.delete_service_account(request.id, etag=request.etag)
         return _EMPTY

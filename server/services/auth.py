@@ -10,20 +10,19 @@ import structlog
 
 from server.cache.rate_limit import RateLimiter, subject_digest
 from server.cache.revocations import RevocationStore
+from server.clock import Clock
 from server.domain import (
     ClientInfo,
     Principal,
+    RefreshTokenRecord,
+    RevokeReason,
     Role,
     Scope,
     TokenIntrospection,
     TokenPair,
     UserState,
 )
-from server.errors import InvalidArgument, PermissionDenied, Unauthenticated
-from server.repositories.database import Database
-from server.repositories.models import RefreshTokenRow
-from server.repositories.sessions import SessionRepository
-from server.repositories.users import UserRepository
+from server.errors import InvalidArgument, PermissionDenied, Reason, Unauthenticated
 from server.security.password_policy import MAX_PASSWORD_LENGTH
 from server.security.passwords import PasswordHasher
 from server.security.token_cache import CachingTokenVerifier
@@ -32,12 +31,13 @@ from server.security.tokens import (
     AccessTokenCodec,
     new_refresh_token,
     refresh_token_hash,
+    token_invalid,
 )
 from server.services.access import require_user
 from server.services.inputs import normalize_email, require_text
 from server.services.limits import Limits, rate_limited
+from server.services.unit_of_work import RefreshTokenRepository, UnitOfWorkFactory
 
-Clock = Callable[[], dt.datetime]
 # The client id of a service account whose token (subject, issued at) may still be honoured;
 # None when it must be refused.
 ServiceTokenLive = Callable[[str, dt.datetime], Awaitable[str | None]]
@@ -46,18 +46,18 @@ MAX_REFRESH_TOKEN_LENGTH = 128
 
 def invalid_credentials() -> Unauthenticated:
     # One message for an unknown email and a wrong password: the caller learns nothing more.
-    return Unauthenticated("invalid email or password", reason="INVALID_CREDENTIALS")
+    return Unauthenticated("invalid email or password", reason=Reason.INVALID_CREDENTIALS)
 
 
 def refresh_token_invalid() -> Unauthenticated:
-    return Unauthenticated("the refresh token is not valid", reason="REFRESH_TOKEN_INVALID")
+    return Unauthenticated("the refresh token is not valid", reason=Reason.REFRESH_TOKEN_INVALID)
 
 
 class AuthService:
     def __init__(
         self,
         *,
-        db: Database,
+        units: UnitOfWorkFactory,
         hasher: PasswordHasher,
         codec: AccessTokenCodec,
         verifier: CachingTokenVerifier,
@@ -70,7 +70,7 @@ class AuthService:
         clock: Clock,
         service_token_live: ServiceTokenLive,
     ) -> None:
-        self._db = db
+        self._units = units
         self._service_token_live = service_token_live
         self._hasher = hasher
         self._codec = codec
@@ -94,92 +94,102 @@ class AuthService:
         ]
         if wait := await self._limiter.retry_after(counters):
             raise rate_limited(wait)
-        async with self._db.read() as session:
-            row = await UserRepository(session).get_by_email(email)
-            account = None if row is None else (row.id, row.password_hash, row.state, row.role)
-        if account is None:
+        async with self._units.read() as uow:
+            stored = await uow.users.get_by_email(email)
+        if stored is None:
             await self._hasher.verify_dummy(password)
             await self._limiter.hit(counters)
             raise invalid_credentials()
-        user_id, password_hash, state, role = account
+        user, password_hash = stored.user, stored.password_hash
         if not await self._hasher.verify(password_hash, password):
             await self._limiter.hit(counters)
             raise invalid_credentials()
         await self._limiter.reset(*counters[0])
-        if state is not UserState.ACTIVE:
-            raise Unauthenticated("this account is disabled", reason="USER_DISABLED")
+        if user.state is not UserState.ACTIVE:
+            raise Unauthenticated("this account is disabled", reason=Reason.USER_DISABLED)
         new_hash = (
             await self._hasher.hash(password) if self._hasher.needs_rehash(password_hash) else None
         )
         refresh_token = new_refresh_token()
-        async with self._db.transaction() as session:
+        async with self._units.transaction() as uow:
             now = self._clock()
             if new_hash is not None:
-                user = await UserRepository(session).get(user_id)
-                if user is not None and user.password_hash == password_hash:
-                    user.password_hash = new_hash
-            started = await SessionRepository(session).start(
-                user_id=user_id,
-                refresh_hash=refresh_token_hash(refresh_token),
+                # Unless the password changed meanwhile: then the new one's hash stays.
+                await uow.users.replace_password_hash(user.id, current=password_hash, new=new_hash)
+            started = await uow.sessions.start(
+                user_id=user.id,
                 now=now,
                 expires_at=now + self._refresh_ttl,
                 client_ip=client.ip[:64],
                 user_agent=client.user_agent[:512],
             )
-        return self._pair(user_id, started.id, role, refresh_token, now, started.expires_at)
+            await uow.refresh_tokens.add(
+                refresh_token_hash(refresh_token), session_id=started.id, now=now
+            )
+        return self._pair(user.id, started.id, user.role, refresh_token, now, started.expires_at)
 
     async def refresh(self, refresh_token: str) -> TokenPair:
         require_text(refresh_token, field="refresh_token", max_length=MAX_REFRESH_TOKEN_LENGTH)
         token_hash = refresh_token_hash(refresh_token)
         new_token = new_refresh_token()
         reused: uuid.UUID | None = None
-        async with self._db.transaction() as session:
+        async with self._units.transaction() as uow:
             now = self._clock()
-            sessions = SessionRepository(session)
-            found = await sessions.find_refresh_token(token_hash, for_update=True)
+            found = await uow.refresh_tokens.find_for_update(token_hash)
             if found is None:
                 raise refresh_token_invalid()
             token, family = found
             if family.revoked_at is not None:
-                raise Unauthenticated("the session has been revoked", reason="TOKEN_REVOKED")
+                raise Unauthenticated("the session has been revoked", reason=Reason.TOKEN_REVOKED)
             if family.expires_at <= now:
-                raise Unauthenticated("the session has expired", reason="REFRESH_TOKEN_EXPIRED")
-            if token.rotated_at is not None and not await self._within_grace(sessions, token, now):
+                raise Unauthenticated(
+                    "the session has expired", reason=Reason.REFRESH_TOKEN_EXPIRED
+                )
+            if token.rotated_at is not None and not await self._within_grace(
+                uow.refresh_tokens, token, now
+            ):
                 # RFC 9700 §4.14.2: a rotated token presented again means it leaked; end the
                 # whole session, for the thief and the rightful holder alike.
-                await sessions.revoke(family.id, reason="refresh_token_reused", now=now)
+                await uow.sessions.revoke(
+                    family.id, reason=RevokeReason.REFRESH_TOKEN_REUSED, now=now
+                )
                 reused = family.id
             else:
-                user = None
+                stored = None
                 if family.user_id is not None:
-                    user = await UserRepository(session).get(family.user_id)
-                if user is None or user.state is not UserState.ACTIVE:
-                    raise Unauthenticated("this account is disabled", reason="USER_DISABLED")
+                    stored = await uow.users.get(family.user_id)
+                if stored is None or stored.user.state is not UserState.ACTIVE:
+                    raise Unauthenticated("this account is disabled", reason=Reason.USER_DISABLED)
                 current = (
-                    token if token.rotated_at is None else await sessions.current_token(family.id)
+                    token
+                    if token.rotated_at is None
+                    else await uow.refresh_tokens.current(family.id)
                 )
-                if current is None:
+                # The session's lock is held: the current token cannot be rotated under us.
+                if current is None or not await uow.refresh_tokens.rotate_if_current(
+                    current.token_hash, refresh_token_hash(new_token), now
+                ):
                     raise refresh_token_invalid()
-                await sessions.rotate(family, current, refresh_token_hash(new_token), now)
+                user = stored.user
                 pair = self._pair(user.id, family.id, user.role, new_token, now, family.expires_at)
         if reused is not None:
             await self._revocations.announce([reused])
             self._log.warning("refresh token reused; session revoked", session_id=str(reused))
             raise Unauthenticated(
                 "this refresh token was already used; the session has been revoked",
-                reason="REFRESH_TOKEN_REUSED",
+                reason=Reason.REFRESH_TOKEN_REUSED,
             )
         return pair
 
     async def _within_grace(
-        self, sessions: SessionRepository, token: RefreshTokenRow, now: dt.datetime
+        self, tokens: RefreshTokenRepository, token: RefreshTokenRecord, now: dt.datetime
     ) -> bool:
         """Only the immediately previous token, and only within the grace window (if set)."""
         if not self._reuse_grace or token.rotated_at is None:
             return False
         if now - token.rotated_at > self._reuse_grace:
             return False
-        latest = await sessions.latest_rotated(token.session_id)
+        latest = await tokens.latest_rotated(token.session_id)
         return latest is not None and latest.token_hash == token.token_hash
 
     def _pair(
@@ -210,16 +220,14 @@ class AuthService:
         assert session_id is not None
         if refresh_token:
             require_text(refresh_token, field="refresh_token", max_length=MAX_REFRESH_TOKEN_LENGTH)
-            async with self._db.read() as session:
-                found = await SessionRepository(session).find_refresh_token(
-                    refresh_token_hash(refresh_token), for_update=False
-                )
+            async with self._units.read() as uow:
+                found = await uow.refresh_tokens.find(refresh_token_hash(refresh_token))
             if found is None or found[1].id != session_id:
                 raise InvalidArgument.for_field(
                     "refresh_token", "does not belong to the caller's session"
                 )
-        async with self._db.transaction() as session:
-            await SessionRepository(session).revoke(session_id, reason="logout", now=self._clock())
+        async with self._units.transaction() as uow:
+            await uow.sessions.revoke(session_id, reason=RevokeReason.LOGOUT, now=self._clock())
         await self._revocations.announce([session_id])
 
     async def authenticate(self, token: str) -> Principal:
@@ -229,7 +237,7 @@ class AuthService:
             # A disabled or deleted account, or one whose tokens were revoked, is refused at once.
             client_id = await self._service_token_live(claims.subject, claims.issued_at)
             if client_id is None:
-                raise Unauthenticated("the token has been revoked", reason="TOKEN_REVOKED")
+                raise Unauthenticated("the token has been revoked", reason=Reason.TOKEN_REVOKED)
             return Principal(
                 subject=claims.subject,
                 expires_at=claims.expires_at,
@@ -239,7 +247,7 @@ class AuthService:
         principal = _user_principal(claims)
         assert principal.session_id is not None
         if not await self._session_live(principal.session_id):
-            raise Unauthenticated("the session has been revoked", reason="TOKEN_REVOKED")
+            raise Unauthenticated("the session has been revoked", reason=Reason.TOKEN_REVOKED)
         return principal
 
     async def _session_live(self, session_id: uuid.UUID) -> bool:
@@ -248,8 +256,8 @@ class AuthService:
             return not revoked
         # Redis cannot vouch: the database decides (or the call fails with UNAVAILABLE). A token
         # is never accepted unchecked.
-        async with self._db.read() as session:
-            return await SessionRepository(session).is_live(session_id, self._clock())
+        async with self._units.read() as uow:
+            return await uow.sessions.is_live(session_id, self._clock())
 
     async def introspect(self, token: str, caller: Principal) -> TokenIntrospection:
         """ValidateToken: the token's own holder, an admin, or a service with tokens:validate."""
@@ -283,7 +291,7 @@ def _user_principal(claims: AccessClaims) -> Principal:
         uuid.UUID(claims.subject)
         role = Role(claims.role or "")
     except ValueError:
-        raise Unauthenticated("the access token is not valid", reason="TOKEN_INVALID") from None
+        raise token_invalid() from None
     return Principal(
         subject=claims.subject, expires_at=claims.expires_at, session_id=session_id, role=role
     )

@@ -14,8 +14,12 @@ import hashlib
 import hmac
 import json
 import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
 
-from server.errors import InvalidArgument
+from server.errors import InvalidArgument, Reason
+
+T = TypeVar("T")
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
@@ -30,7 +34,7 @@ def page_size(requested: int) -> int:
 
 def invalid_token() -> InvalidArgument:
     return InvalidArgument.for_field(
-        "page_token", "is not a page token of this query", reason="INVALID_PAGE_TOKEN"
+        "page_token", "is not a page token of this query", reason=Reason.INVALID_PAGE_TOKEN
     )
 
 
@@ -78,3 +82,17 @@ class PageTokens:
             return uuid.UUID(after)
         except ValueError:
             raise invalid_token() from None
+
+
+async def keyset_page(
+    fetch: Callable[[int], Awaitable[Sequence[T]]],
+    *,
+    limit: int,
+    next_token: Callable[[T], str],
+) -> tuple[list[T], str]:
+    """One page of at most `limit` items and the token of the next ("" after the last page).
+    `fetch(n)` reads up to n items after the cursor: one more than the page is read, so whether
+    another page follows is known without counting."""
+    items = await fetch(limit + 1)
+    page = list(items[:limit])
+    return page, next_token(page[-1]) if len(items) > limit else ""

@@ -9,34 +9,40 @@ call on every replica (they share the database).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import hmac
 import secrets
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from server.cache.rate_limit import RateLimiter, subject_digest
+from server.clock import Clock
 from server.domain import (
     ClientInfo,
     IssuedSecret,
     Scope,
     ServiceAccount,
     ServiceAccountChanges,
+    ServiceAccountRecord,
     ServiceAccountState,
     TokenPair,
 )
-from server.errors import Aborted, InvalidArgument, NotFound, PermissionDenied, Unauthenticated
-from server.repositories.database import Database
-from server.repositories.ids import new_id
-from server.repositories.models import ServiceAccountRow
-from server.repositories.service_accounts import ServiceAccountRepository, to_service_account
+from server.errors import (
+    Aborted,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    Reason,
+    Unauthenticated,
+)
 from server.security.tokens import AccessTokenCodec
 from server.services.inputs import check_display_name, parse_id, require_text
 from server.services.limits import Limits, rate_limited
-from server.services.paging import PageTokens, page_size
+from server.services.paging import PageTokens, keyset_page, page_size
+from server.services.unit_of_work import ServiceAccountRepository, UnitOfWorkFactory
 
-Clock = Callable[[], dt.datetime]
 CLIENT_ID_PREFIX = "svc_"
 MAX_CLIENT_ID_LENGTH = 64
 MAX_SECRET_LENGTH = 128
@@ -46,11 +52,11 @@ _DUMMY_HASH = hashlib.sha256(b"no such client").digest()
 
 def invalid_client() -> Unauthenticated:
     # One answer for an unknown client id and a wrong secret: the caller learns nothing more.
-    return Unauthenticated("invalid client id or secret", reason="INVALID_CREDENTIALS")
+    return Unauthenticated("invalid client id or secret", reason=Reason.INVALID_CREDENTIALS)
 
 
 def account_not_found() -> NotFound:
-    return NotFound("no such service account", reason="SERVICE_ACCOUNT_NOT_FOUND")
+    return NotFound("no such service account", reason=Reason.SERVICE_ACCOUNT_NOT_FOUND)
 
 
 def secret_hash(secret: str) -> bytes:
@@ -71,7 +77,7 @@ class ServiceAccountService:
     def __init__(
         self,
         *,
-        db: Database,
+        units: UnitOfWorkFactory,
         codec: AccessTokenCodec,
         limiter: RateLimiter,
         limits: Limits,
@@ -80,7 +86,7 @@ class ServiceAccountService:
         secret_grace: dt.timedelta,
         clock: Clock,
     ) -> None:
-        self._db = db
+        self._units = units
         self._codec = codec
         self._limiter = limiter
         self._limits = limits
@@ -91,47 +97,43 @@ class ServiceAccountService:
 
     # -- administration (the policy table admits administrators only) ----------------------
 
-    async def create(self, *, display_name: str, scopes: Sequence[str]) -> IssuedSecret:
+    async def create_service_account(
+        self, *, display_name: str, scopes: Sequence[str]
+    ) -> IssuedSecret:
         name = check_display_name(display_name)
         granted = check_scopes(scopes, field="scopes")
         secret = secrets.token_urlsafe(32)
-        now = self._clock()
-        row = ServiceAccountRow(
-            id=new_id(),
-            client_id=CLIENT_ID_PREFIX + secrets.token_urlsafe(16),
-            display_name=name,
-            scopes=" ".join(granted),
-            state=ServiceAccountState.ACTIVE,
-            secret_hash=secret_hash(secret),
-            previous_secret_hash=None,
-            previous_secret_expires_at=None,
-            tokens_revoked_at=None,
-            version=1,
-            created_at=now,
-            updated_at=now,
-        )
-        async with self._db.transaction() as session:
-            ServiceAccountRepository(session).add(row)
-        return IssuedSecret(to_service_account(row), secret)
+        async with self._units.transaction() as uow:
+            account = await uow.service_accounts.add(
+                client_id=CLIENT_ID_PREFIX + secrets.token_urlsafe(16),
+                display_name=name,
+                scopes=granted,
+                secret_hash=secret_hash(secret),
+                now=self._clock(),
+            )
+        return IssuedSecret(account, secret)
 
-    async def get(self, ref: str) -> ServiceAccount:
+    async def get_service_account(self, ref: str) -> ServiceAccount:
         account_id = parse_id(ref, field="id")
-        async with self._db.read() as session:
-            row = await ServiceAccountRepository(session).get(account_id)
-            if row is None:
-                raise account_not_found()
-            return to_service_account(row)
+        async with self._units.read() as uow:
+            record = await uow.service_accounts.get(account_id)
+        if record is None:
+            raise account_not_found()
+        return record.account
 
-    async def list(self, *, size: int, token: str) -> tuple[list[ServiceAccount], str]:
+    async def list_service_accounts(
+        self, *, size: int, token: str
+    ) -> tuple[list[ServiceAccount], str]:
         limit = page_size(size)
         after = self._page_tokens.decode_id(token, _PAGE_QUERY)
-        async with self._db.read() as session:
-            rows = await ServiceAccountRepository(session).page(after=after, limit=limit + 1)
-        accounts = [to_service_account(row) for row in rows[:limit]]
-        more = len(rows) > limit
-        return accounts, self._page_tokens.encode(_PAGE_QUERY, accounts[-1].id) if more else ""
+        async with self._units.read() as uow:
+            return await keyset_page(
+                lambda n: uow.service_accounts.page(after=after, limit=n),
+                limit=limit,
+                next_token=lambda last: self._page_tokens.encode(_PAGE_QUERY, last.id),
+            )
 
-    async def update(
+    async def update_service_account(
         self, ref: str, changes: ServiceAccountChanges, *, etag: str
     ) -> ServiceAccount:
         account_id = parse_id(ref, field="service_account.id")
@@ -145,60 +147,59 @@ class ServiceAccountService:
             if changes.scopes is None
             else check_scopes(changes.scopes, field="service_account.scopes")
         )
-        async with self._db.transaction() as session:
-            row = await self._locked(ServiceAccountRepository(session), account_id, etag)
-            now = self._clock()
-            lost_scopes = scopes is not None and not set(row.scopes.split()) <= set(scopes)
+        async with self._units.transaction() as uow:
+            record = await _locked(uow.service_accounts, account_id, etag)
+            now, before = self._clock(), record.account
+            lost_scopes = scopes is not None and not set(before.scopes) <= set(scopes)
             disabled = (
                 changes.state is ServiceAccountState.DISABLED
-                and row.state is not ServiceAccountState.DISABLED
+                and before.state is not ServiceAccountState.DISABLED
             )
-            if name is not None:
-                row.display_name = name
-            if scopes is not None:
-                row.scopes = " ".join(scopes)
-            if changes.state is not None:
-                row.state = changes.state
-            if lost_scopes or disabled:
-                # Tokens carry their scopes: those issued before the change must not outlive it.
-                row.tokens_revoked_at = now
-            row.version += 1
-            row.updated_at = now
-            return to_service_account(row)
+            account = dataclasses.replace(
+                before,
+                display_name=before.display_name if name is None else name,
+                scopes=before.scopes if scopes is None else scopes,
+                state=changes.state or before.state,
+                version=before.version + 1,
+                updated_at=now,
+            )
+            # Tokens carry their scopes: those issued before the change must not outlive it.
+            revoked_at = now if lost_scopes or disabled else record.tokens_revoked_at
+            await uow.service_accounts.save(
+                dataclasses.replace(record, account=account, tokens_revoked_at=revoked_at)
+            )
+        return account
 
-    async def rotate_secret(self, ref: str) -> IssuedSecret:
+    async def rotate_service_account_secret(self, ref: str) -> IssuedSecret:
         account_id = parse_id(ref, field="id")
         secret = secrets.token_urlsafe(32)
-        async with self._db.transaction() as session:
-            row = await self._locked(ServiceAccountRepository(session), account_id, "")
+        async with self._units.transaction() as uow:
+            record = await _locked(uow.service_accounts, account_id, "")
             now = self._clock()
             expires = now + self._secret_grace
-            row.previous_secret_hash = row.secret_hash
-            row.previous_secret_expires_at = expires
-            row.secret_hash = secret_hash(secret)
-            row.version += 1
-            row.updated_at = now
-            return IssuedSecret(to_service_account(row), secret, expires)
+            account = dataclasses.replace(
+                record.account, version=record.account.version + 1, updated_at=now
+            )
+            await uow.service_accounts.save(
+                ServiceAccountRecord(
+                    account,
+                    secret_hash=secret_hash(secret),
+                    previous_secret_hash=record.secret_hash,
+                    previous_secret_expires_at=expires,
+                    tokens_revoked_at=record.tokens_revoked_at,
+                )
+            )
+        return IssuedSecret(account, secret, expires)
 
-    async def delete(self, ref: str, *, etag: str) -> None:
+    async def delete_service_account(self, ref: str, *, etag: str) -> None:
         account_id = parse_id(ref, field="id")
-        async with self._db.transaction() as session:
-            accounts = ServiceAccountRepository(session)
-            await accounts.delete(await self._locked(accounts, account_id, etag))
-
-    async def _locked(
-        self, accounts: ServiceAccountRepository, account_id: uuid.UUID, etag: str
-    ) -> ServiceAccountRow:
-        row = await accounts.get_for_update(account_id)
-        if row is None:
-            raise account_not_found()
-        if etag and etag != to_service_account(row).etag:
-            raise Aborted("the service account changed meanwhile; re-read it and try again")
-        return row
+        async with self._units.transaction() as uow:
+            await _locked(uow.service_accounts, account_id, etag)
+            await uow.service_accounts.delete(account_id)
 
     # -- client credentials ----------------------------------------------------------------
 
-    async def issue_token(
+    async def issue_service_token(
         self, client_id: str, client_secret: str, scopes: Sequence[str], client: ClientInfo
     ) -> TokenPair:
         require_text(client_id, field="client_id", max_length=MAX_CLIENT_ID_LENGTH)
@@ -211,28 +212,25 @@ class ServiceAccountService:
         if wait := await self._limiter.retry_after(counters):
             raise rate_limited(wait)
         presented = secret_hash(client_secret)
-        async with self._db.read() as session:
-            row = await ServiceAccountRepository(session).get_by_client_id(client_id)
-            now = self._clock()
-            if row is None:
-                hmac.compare_digest(presented, _DUMMY_HASH)  # the same work as a wrong secret
-                matched = False
-            else:
-                matched = _secret_matches(row, presented, now)
-        if row is None or not matched:
+        async with self._units.read() as uow:
+            record = await uow.service_accounts.get_by_client_id(client_id)
+        now = self._clock()
+        if record is None:
+            hmac.compare_digest(presented, _DUMMY_HASH)  # the same work as a wrong secret
+        if record is None or not _secret_matches(record, presented, now):
             await self._limiter.hit(counters)
             raise invalid_client()
         await self._limiter.reset(*counters[0])
-        if row.state is not ServiceAccountState.ACTIVE:
+        account = record.account
+        if account.state is not ServiceAccountState.ACTIVE:
             raise Unauthenticated(
-                "this service account is disabled", reason="SERVICE_ACCOUNT_DISABLED"
+                "this service account is disabled", reason=Reason.SERVICE_ACCOUNT_DISABLED
             )
-        held = row.scopes.split()
-        wanted = check_requested(scopes, held)
-        if row.tokens_revoked_at is not None:
+        wanted = check_requested(scopes, account.scopes)
+        if record.tokens_revoked_at is not None:
             # A token is refused when iat <= the mark (whole seconds): start after the mark.
-            now = max(now, _whole_second(row.tokens_revoked_at) + dt.timedelta(seconds=1))
-        issued = self._codec.issue(str(row.id), now=now, ttl=self._token_ttl, scopes=wanted)
+            now = max(now, _whole_second(record.tokens_revoked_at) + dt.timedelta(seconds=1))
+        issued = self._codec.issue(str(account.id), now=now, ttl=self._token_ttl, scopes=wanted)
         return TokenPair(
             access_token=issued.token,
             access_expires_at=issued.expires_at,
@@ -248,11 +246,11 @@ class ServiceAccountService:
             account_id = uuid.UUID(subject)
         except ValueError:
             return None
-        async with self._db.read() as session:
-            row = await ServiceAccountRepository(session).get(account_id)
-            if row is None or row.state is not ServiceAccountState.ACTIVE:
-                return None
-            mark, client_id = row.tokens_revoked_at, row.client_id
+        async with self._units.read() as uow:
+            record = await uow.service_accounts.get(account_id)
+        if record is None or record.account.state is not ServiceAccountState.ACTIVE:
+            return None
+        mark, client_id = record.tokens_revoked_at, record.account.client_id
         if mark is not None and issued_at <= _whole_second(mark):
             return None
         return client_id
@@ -266,18 +264,29 @@ def check_requested(requested: Sequence[str], held: Sequence[str]) -> tuple[str,
     if missing:
         raise PermissionDenied(
             f"this service account does not hold {', '.join(s[:40] for s in missing)}",
-            reason="SCOPE_NOT_GRANTED",
+            reason=Reason.SCOPE_NOT_GRANTED,
         )
     return tuple(sorted(set(requested)))
 
 
-def _secret_matches(row: ServiceAccountRow, presented: bytes, now: dt.datetime) -> bool:
-    current = hmac.compare_digest(presented, row.secret_hash)
+async def _locked(
+    accounts: ServiceAccountRepository, account_id: uuid.UUID, etag: str
+) -> ServiceAccountRecord:
+    record = await accounts.get_for_update(account_id)
+    if record is None:
+        raise account_not_found()
+    if etag and etag != record.account.etag:
+        raise Aborted("the service account changed meanwhile; re-read it and try again")
+    return record
+
+
+def _secret_matches(record: ServiceAccountRecord, presented: bytes, now: dt.datetime) -> bool:
+    current = hmac.compare_digest(presented, record.secret_hash)
     previous = (
-        row.previous_secret_hash is not None
-        and row.previous_secret_expires_at is not None
-        and now < row.previous_secret_expires_at
-        and hmac.compare_digest(presented, row.previous_secret_hash)
+        record.previous_secret_hash is not None
+        and record.previous_secret_expires_at is not None
+        and now < record.previous_secret_expires_at
+        and hmac.compare_digest(presented, record.previous_secret_hash)
     )
     return current or previous
 

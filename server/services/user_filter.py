@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 from server.domain import UserFilter, UserState
-from server.errors import InvalidArgument
+from server.errors import InvalidArgument, Reason
 
 MAX_FILTER_LENGTH = 512
 _TERM = re.compile(
@@ -16,7 +16,7 @@ _STATES = {"STATE_ACTIVE": UserState.ACTIVE, "STATE_DISABLED": UserState.DISABLE
 
 
 def invalid_filter(why: str) -> InvalidArgument:
-    return InvalidArgument.for_field("filter", why, reason="INVALID_FILTER")
+    return InvalidArgument.for_field("filter", why, reason=Reason.INVALID_FILTER)
 
 
 def parse_user_filter(text: str) -> UserFilter:

@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
-import hashlib
 import uuid
-from collections.abc import Callable, Sequence
-
-from sqlalchemy.exc import IntegrityError
+from collections.abc import Sequence
 
 from server.cache.rate_limit import RateLimiter, subject_digest
 from server.cache.revocations import RevocationStore
 from server.cache.users import UserCache, decode_user, encode_user
+from server.clock import Clock, utc_now
 from server.domain import (
     ClientInfo,
+    Cursor,
     Principal,
+    RevokeReason,
     Role,
     Scope,
+    StoredUser,
     User,
     UserChanges,
     UserState,
@@ -27,15 +29,12 @@ from server.errors import (
     InvalidArgument,
     NotFound,
     PermissionDenied,
+    Reason,
 )
-from server.repositories.database import Database
-from server.repositories.idempotency import IdempotencyRepository
-from server.repositories.models import UserRow
-from server.repositories.sessions import SessionRepository
-from server.repositories.users import UserRepository, to_user
 from server.security.password_policy import MAX_PASSWORD_LENGTH, PasswordPolicy
 from server.security.passwords import PasswordHasher
 from server.services.access import require_self_or_admin, require_user
+from server.services.idempotency import IdempotentRequest, recorded_answer
 from server.services.inputs import (
     check_display_name,
     check_request_id,
@@ -44,30 +43,24 @@ from server.services.inputs import (
     resolve_user_ref,
 )
 from server.services.limits import Limits, rate_limited
-from server.services.paging import PageTokens, page_size
+from server.services.paging import PageTokens, invalid_token, keyset_page, page_size
+from server.services.unit_of_work import UnitOfWorkFactory, UserRepository
 from server.services.user_filter import parse_user_filter
-
-IDEMPOTENCY_TTL = dt.timedelta(hours=24)
-Clock = Callable[[], dt.datetime]
 
 
 def user_not_found() -> NotFound:
-    return NotFound("no such user", reason="USER_NOT_FOUND")
+    return NotFound("no such user", reason=Reason.USER_NOT_FOUND)
 
 
 def etag_mismatch() -> Aborted:
-    return Aborted("the user changed since it was read; read it again", reason="ETAG_MISMATCH")
-
-
-def utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
+    return Aborted("the user changed since it was read; read it again", reason=Reason.ETAG_MISMATCH)
 
 
 class UserService:
     def __init__(
         self,
         *,
-        db: Database,
+        units: UnitOfWorkFactory,
         hasher: PasswordHasher,
         policy: PasswordPolicy,
         cache: UserCache,
@@ -77,7 +70,7 @@ class UserService:
         page_tokens: PageTokens,
         clock: Clock = utc_now,
     ) -> None:
-        self._db = db
+        self._units = units
         self._hasher = hasher
         self._policy = policy
         self._cache = cache
@@ -129,49 +122,37 @@ class UserService:
         self._policy.check(password, email=email)
         caller = principal.subject if principal else "anonymous"
         # The password is left out: a fast hash of it must not sit in a table for a day.
-        fingerprint = hashlib.sha256(f"{email}\x00{display_name}\x00{role}".encode()).digest()
-        if key is not None and (replay := await self._replay(caller, key, fingerprint)):
+        request = (
+            None
+            if key is None
+            else IdempotentRequest.of("CreateUser", caller, key, email, display_name, role)
+        )
+        if request is not None and (replay := await self._replay(request)):
             return replay
 
         password_hash = await self._hasher.hash(password)  # before the transaction: ~30 ms of CPU
         try:
-            async with self._db.transaction() as session:
+            async with self._units.transaction() as uow:
                 now = self._clock()
-                row = await UserRepository(session).add(
+                user = await uow.users.add(
                     email=email,
                     password_hash=password_hash,
                     display_name=display_name,
                     role=role,
                     now=now,
                 )
-                user = to_user(row)
-                if key is not None:
-                    await IdempotencyRepository(session).add(
-                        operation="CreateUser",
-                        caller=caller,
-                        request_id=key,
-                        request_hash=fingerprint,
-                        response=encode_user(user),
-                        now=now,
-                        ttl=IDEMPOTENCY_TTL,
-                    )
-        except (IntegrityError, AlreadyExists):
+                if request is not None:
+                    await uow.idempotency.add(request.answered(encode_user(user), now))
+        except AlreadyExists:
             # A concurrent call with the same request_id committed first: answer as it did.
-            if key is not None and (replay := await self._replay(caller, key, fingerprint)):
+            if request is not None and (replay := await self._replay(request)):
                 return replay
             raise
         return user
 
-    async def _replay(self, caller: str, key: str, fingerprint: bytes) -> User | None:
-        async with self._db.read() as session:
-            record = await IdempotencyRepository(session).get("CreateUser", caller, key)
-        if record is None or record.expires_at <= self._clock():
-            return None
-        if record.request_hash != fingerprint:
-            raise InvalidArgument.for_field(
-                "request_id", "was already used for a different request", reason="REQUEST_ID_REUSED"
-            )
-        return decode_user(record.response)
+    async def _replay(self, request: IdempotentRequest) -> User | None:
+        answer = await recorded_answer(self._units, request, self._clock())
+        return None if answer is None else decode_user(answer)
 
     # -- reads ------------------------------------------------------------------------------
 
@@ -182,33 +163,36 @@ class UserService:
         if cached is not None:
             return cached
         generation = self._cache.generation
-        async with self._db.read() as session:
-            row = await UserRepository(session).get(user_id)
-            if row is None:
-                raise user_not_found()
-            user = to_user(row)
-        await self._cache.put(user, generation=generation)
-        return user
+        async with self._units.read() as uow:
+            stored = await uow.users.get(user_id)
+        if stored is None:
+            raise user_not_found()
+        await self._cache.put(stored.user, generation=generation)
+        return stored.user
 
     async def list_users(
         self, *, size: int, token: str, filter_text: str, principal: Principal
     ) -> tuple[Sequence[User], str]:
         if not (principal.is_admin or principal.has_scope(Scope.USERS_READ)):
-            raise PermissionDenied("listing users is for administrators", reason="ADMIN_REQUIRED")
+            raise PermissionDenied(
+                "listing users is for administrators", reason=Reason.ADMIN_REQUIRED
+            )
         limit = page_size(size)
         where = parse_user_filter(filter_text)
-        after: str | uuid.UUID | None = (
-            self._page_tokens.decode(token, where.canonical)
-            if where.email_prefix is not None
-            else self._page_tokens.decode_id(token, where.canonical)
-        )
-        async with self._db.read() as session:
-            rows = await UserRepository(session).page(after=after, limit=limit + 1, where=where)
-        users = [to_user(row) for row in rows[:limit]]
-        more = len(rows) > limit
-        return users, (
-            self._page_tokens.encode(where.canonical, where.order_key(users[-1])) if more else ""
-        )
+        after: Cursor | None = None
+        if (cursor := self._page_tokens.decode(token, where.canonical)) is not None:
+            try:
+                after = where.parse_cursor(cursor)
+            except ValueError:
+                raise invalid_token() from None
+        async with self._units.read() as uow:
+            return await keyset_page(
+                lambda n: uow.users.page(where=where, after=after, limit=n),
+                limit=limit,
+                next_token=lambda last: self._page_tokens.encode(
+                    where.canonical, where.order_key(last)
+                ),
+            )
 
     # -- changes ----------------------------------------------------------------------------
 
@@ -219,13 +203,13 @@ class UserService:
         require_self_or_admin(principal, user_id, Scope.USERS_WRITE)
         if changes.role is not None and not principal.is_admin:
             raise PermissionDenied(
-                "only an administrator may change a role", reason="FIELD_NOT_ALLOWED"
+                "only an administrator may change a role", reason=Reason.FIELD_NOT_ALLOWED
             )
         if changes.state is not None and not (
             principal.is_admin or principal.has_scope(Scope.USERS_WRITE)
         ):
             raise PermissionDenied(
-                "only an administrator may change a state", reason="FIELD_NOT_ALLOWED"
+                "only an administrator may change a state", reason=Reason.FIELD_NOT_ALLOWED
             )
         email = (
             None if changes.email is None else normalize_email(changes.email, field="user.email")
@@ -236,87 +220,95 @@ class UserService:
             else check_display_name(changes.display_name, field="user.display_name")
         )
         revoked: Sequence[uuid.UUID] = ()
-        async with self._db.transaction() as session:
-            users = UserRepository(session)
-            row = await self._locked(users, user_id, etag)
+        async with self._units.transaction() as uow:
+            current = (await _locked(uow.users, user_id, etag)).user
             now = self._clock()
-            end_sessions = (changes.role is not None and changes.role is not row.role) or (
-                changes.state is UserState.DISABLED and row.state is not UserState.DISABLED
-            )
-            if name is not None:
-                row.display_name = name
-            if email is not None and email != row.email:
-                row.email, row.email_verified = email, False
-            if changes.role is not None:
-                row.role = changes.role
-            if changes.state is not None:
-                row.state = changes.state
-            row.version += 1
-            row.updated_at = now
-            await users.flush_changes()
-            if end_sessions:
-                # Tokens carry the role, and a disabled user must be refused at once.
-                revoked = await SessionRepository(session).revoke_all(
-                    user_id, reason="user_changed", now=now
+            user = _changed(current, changes, name=name, email=email, now=now)
+            await uow.users.save(user)
+            # Tokens carry the role, and a disabled user must be refused at once.
+            if user.role is not current.role or (
+                user.state is UserState.DISABLED and current.state is not UserState.DISABLED
+            ):
+                revoked = await uow.sessions.revoke_all(
+                    user_id, reason=RevokeReason.USER_CHANGED, now=now
                 )
-            user = to_user(row)
         await self._after_change(user_id, revoked)
         return user
 
     async def delete_user(self, ref: str, *, etag: str, principal: Principal) -> None:
         user_id = resolve_user_ref(ref, principal, field="id")
         require_self_or_admin(principal, user_id, Scope.USERS_WRITE)
-        async with self._db.transaction() as session:
-            users = UserRepository(session)
-            row = await self._locked(users, user_id, etag)
-            revoked = await SessionRepository(session).revoke_all(
-                user_id, reason="user_deleted", now=self._clock()
+        async with self._units.transaction() as uow:
+            await _locked(uow.users, user_id, etag)
+            revoked = await uow.sessions.revoke_all(
+                user_id, reason=RevokeReason.USER_DELETED, now=self._clock()
             )
-            await users.delete(row)
+            await uow.users.delete(user_id)
         await self._after_change(user_id, revoked)
 
     async def change_password(self, current: str, new: str, *, principal: Principal) -> None:
         user_id = require_user(principal)
         require_text(current, field="current_password", max_length=MAX_PASSWORD_LENGTH)
-        async with self._db.read() as session:
-            row = await UserRepository(session).get(user_id)
-            if row is None:
-                raise user_not_found()
-            email, old_hash = row.email, row.password_hash
+        async with self._units.read() as uow:
+            stored = await uow.users.get(user_id)
+        if stored is None:
+            raise user_not_found()
+        email, old_hash = stored.user.email, stored.password_hash
         account = [(self._limits.login_account, subject_digest(email))]
         if wait := await self._limiter.retry_after(account):
             raise rate_limited(wait)
         if not await self._hasher.verify(old_hash, current):
             await self._limiter.hit(account)
             raise InvalidArgument.for_field(
-                "current_password", "is not the current password", reason="INVALID_CREDENTIALS"
+                "current_password", "is not the current password", reason=Reason.INVALID_CREDENTIALS
             )
         self._policy.check(new, email=email, field="new_password")
         new_hash = await self._hasher.hash(new)
-        async with self._db.transaction() as session:
-            row = await UserRepository(session).get_for_update(user_id)
-            if row is None:
+        async with self._units.transaction() as uow:
+            locked = await uow.users.get_for_update(user_id)
+            if locked is None:
                 raise user_not_found()
-            if row.password_hash != old_hash:
+            if not await uow.users.replace_password_hash(user_id, current=old_hash, new=new_hash):
                 raise Aborted(
-                    "the password changed meanwhile; try again", reason="CONCURRENT_CHANGE"
+                    "the password changed meanwhile; try again", reason=Reason.CONCURRENT_CHANGE
                 )
             now = self._clock()
-            row.password_hash, row.version, row.updated_at = new_hash, row.version + 1, now
-            revoked = await SessionRepository(session).revoke_all(
-                user_id, reason="password_changed", now=now, keep=principal.session_id
+            user = locked.user
+            await uow.users.save(
+                dataclasses.replace(user, version=user.version + 1, updated_at=now)
+            )
+            revoked = await uow.sessions.revoke_all(
+                user_id, reason=RevokeReason.PASSWORD_CHANGED, now=now, keep=principal.session_id
             )
         await self._after_change(user_id, revoked)
-
-    async def _locked(self, users: UserRepository, user_id: uuid.UUID, etag: str) -> UserRow:
-        row = await users.get_for_update(user_id)
-        if row is None:
-            raise user_not_found()
-        if etag and etag != to_user(row).etag:
-            raise etag_mismatch()
-        return row
 
     async def _after_change(self, user_id: uuid.UUID, revoked: Sequence[uuid.UUID]) -> None:
         """After the commit: every replica forgets the old user and refuses revoked sessions."""
         await self._revocations.announce(revoked)
         await self._cache.invalidate(user_id)
+
+
+async def _locked(users: UserRepository, user_id: uuid.UUID, etag: str) -> StoredUser:
+    stored = await users.get_for_update(user_id)
+    if stored is None:
+        raise user_not_found()
+    if etag and etag != stored.user.etag:
+        raise etag_mismatch()
+    return stored
+
+
+def _changed(
+    user: User, changes: UserChanges, *, name: str | None, email: str | None, now: dt.datetime
+) -> User:
+    """`user` with the requested changes applied, as its next version; a new email is unverified."""
+    new_email = email is not None and email != user.email
+    return dataclasses.replace(
+        user,
+        display_name=user.display_name if name is None else name,
+        email=user.email if email is None else email,
+        email_verified=user.email_verified and not new_email,
+        role=changes.role or user.role,
+        state=changes.state or user.state,
+        version=user.version + 1,
+        updated_at=now,
+    )

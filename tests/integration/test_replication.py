@@ -10,6 +10,7 @@ database instead — slower, never wrong.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -22,7 +23,6 @@ from google.protobuf import field_mask_pb2
 
 from server.app import Application
 from server.domain import User
-from server.repositories.users import UserRepository
 from tests.support.backends import Backend, postgres_database
 from tests.support.flows import (
     Caller,
@@ -111,10 +111,10 @@ async def rename(channel: grpc.aio.Channel, access_token: str, display_name: str
 
 async def rename_behind_the_services_back(app: Application, user_id: str, name: str) -> None:
     """A database write no replica is told about: only a read of the database can see it."""
-    async with app.services.db.transaction() as session:
-        row = await UserRepository(session).get_for_update(uuid.UUID(user_id))
-        assert row is not None
-        row.display_name = name
+    async with app.services.units.transaction() as uow:
+        stored = await uow.users.get_for_update(uuid.UUID(user_id))
+        assert stored is not None
+        await uow.users.save(dataclasses.replace(stored.user, display_name=name))
 
 
 def local_copy(app: Application, user_id: str) -> User | None:

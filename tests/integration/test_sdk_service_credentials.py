@@ -22,7 +22,9 @@ from userservice_client import (
 
 async def service_account(app: Application, scopes: list[str]) -> tuple[str, str, str]:
     """(account id, client id, client secret), made as the CLI makes one."""
-    made = await app.services.service_accounts.create(display_name="Reporting", scopes=scopes)
+    made = await app.services.service_accounts.create_service_account(
+        display_name="Reporting", scopes=scopes
+    )
     return str(made.account.id), made.account.client_id, made.client_secret
 
 

@@ -1,0 +1,45 @@
+"""The SQL unit of work: one AsyncSession (one transaction) and the repositories over it.
+
+It implements `server.services.unit_of_work.UnitOfWorkFactory`. The deadline bound and the
+translation of a lost database into Unavailable stay in `Database`; the repositories translate
+unique violations into the domain's conflict errors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.repositories.database import Database
+from server.repositories.idempotency import IdempotencyRepository
+from server.repositories.service_accounts import ServiceAccountRepository
+from server.repositories.sessions import RefreshTokenRepository, SessionRepository
+from server.repositories.users import UserRepository
+
+
+class SqlUnitOfWork:
+    """The repositories of one transaction; never shared by concurrent tasks."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.users = UserRepository(session)
+        self.sessions = SessionRepository(session)
+        self.refresh_tokens = RefreshTokenRepository(session)
+        self.service_accounts = ServiceAccountRepository(session)
+        self.idempotency = IdempotencyRepository(session)
+
+
+class SqlUnitOfWorkFactory:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[SqlUnitOfWork]:
+        async with self._db.transaction() as session:
+            yield SqlUnitOfWork(session)
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[SqlUnitOfWork]:
+        async with self._db.read() as session:
+            yield SqlUnitOfWork(session)

@@ -1,0 +1,147 @@
+"""The services of the composition root over an in-memory unit of work, for fast unit tests.
+
+Real collaborators wherever they are cheap: argon2 with tiny parameters, a real signing key and
+codec, and the Redis-backed caches over the in-process store `memory://` uses.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fakeredis import FakeAsyncRedis
+
+from server.cache.guard import RedisGuard
+from server.cache.keys import RedisKeys
+from server.cache.rate_limit import Limit, RateLimiter
+from server.cache.replica import LocalReplica
+from server.cache.revocations import RevocationStore
+from server.cache.users import UserCache
+from server.config import SigningAlgorithm
+from server.security.keys import generate_key, load_key_set
+from server.security.password_policy import PasswordPolicy
+from server.security.passwords import PasswordHasher
+from server.security.token_cache import CachingTokenVerifier
+from server.security.tokens import AccessTokenCodec
+from server.services.auth import AuthService
+from server.services.limits import Limits
+from server.services.paging import PageTokens
+from server.services.service_accounts import ServiceAccountService
+from server.services.users import UserService
+from tests.support.memory_uow import MemoryUnitOfWorkFactory
+
+ACCESS_TTL = dt.timedelta(minutes=15)
+REFRESH_TTL = dt.timedelta(days=30)
+REUSE_GRACE = dt.timedelta(seconds=10)
+LOGIN_FAILURES = 5
+# The cheapest argon2id the library accepts: a hash costs microseconds, not 30 ms.
+TINY_ARGON2: dict[str, int] = {"memory_kib": 8, "time_cost": 1, "parallelism": 1}
+
+
+class FakeClock:
+    """Starts at the real time (tokens are checked against it) and moves only when told."""
+
+    def __init__(self) -> None:
+        self.now = dt.datetime.now(dt.UTC)
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+    def advance(self, delta: dt.timedelta) -> None:
+        self.now += delta
+
+
+@dataclass
+class InMemoryServices:
+    units: MemoryUnitOfWorkFactory
+    clock: FakeClock
+    users: UserService
+    auth: AuthService
+    service_accounts: ServiceAccountService
+    revocations: RevocationStore
+    hasher: PasswordHasher
+
+
+def limits() -> Limits:
+    return Limits(
+        login_account=Limit("login_account", LOGIN_FAILURES, 900),
+        login_ip=Limit("login_ip", 100, 900),
+        signup_ip=Limit("signup_ip", 100, 3600),
+        service_client=Limit("service_client", LOGIN_FAILURES, 900),
+    )
+
+
+@asynccontextmanager
+async def services_in_memory(keys_dir: Path) -> AsyncIterator[InMemoryServices]:
+    units, clock = MemoryUnitOfWorkFactory(), FakeClock()
+    generate_key(keys_dir, SigningAlgorithm.EDDSA, now=clock())
+    keys = load_key_set(keys_dir, SigningAlgorithm.EDDSA, access_token_ttl=ACCESS_TTL, now=clock())
+    codec = AccessTokenCodec(keys, issuer="userservice-test", audience="userservice-test")
+    fake: Any = FakeAsyncRedis()
+    redis_keys, guard = RedisKeys("unit:"), RedisGuard(timeout_seconds=1.0)
+
+    async def recent(since: dt.datetime) -> Sequence[tuple[Any, dt.datetime]]:
+        async with units.read() as uow:
+            return await uow.sessions.revoked_since(since)
+
+    replica = LocalReplica(
+        fake,
+        redis_keys,
+        retention=ACCESS_TTL,
+        recent_revocations=recent,
+        max_users=100,
+        user_ttl_seconds=60,
+    )
+    revocations = RevocationStore(
+        fake, redis_keys, guard, replica, retention=ACCESS_TTL, recent_revocations=recent
+    )
+    cache = UserCache(fake, redis_keys, guard, replica)
+    limiter, page_tokens = RateLimiter(fake, redis_keys, guard), PageTokens(b"unit-test secret")
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        hasher = PasswordHasher(executor=pool, **TINY_ARGON2)
+        users = UserService(
+            units=units,
+            hasher=hasher,
+            policy=PasswordPolicy(min_length=8),
+            cache=cache,
+            revocations=revocations,
+            limiter=limiter,
+            limits=limits(),
+            page_tokens=page_tokens,
+            clock=clock,
+        )
+        service_accounts = ServiceAccountService(
+            units=units,
+            codec=codec,
+            limiter=limiter,
+            limits=limits(),
+            page_tokens=page_tokens,
+            token_ttl=ACCESS_TTL,
+            secret_grace=dt.timedelta(hours=1),
+            clock=clock,
+        )
+        auth = AuthService(
+            units=units,
+            hasher=hasher,
+            codec=codec,
+            verifier=CachingTokenVerifier(codec, max_entries=100),
+            revocations=revocations,
+            limiter=limiter,
+            limits=limits(),
+            access_ttl=ACCESS_TTL,
+            refresh_ttl=REFRESH_TTL,
+            reuse_grace=REUSE_GRACE,
+            clock=clock,
+            service_token_live=service_accounts.token_live,
+        )
+        try:
+            yield InMemoryServices(units, clock, users, auth, service_accounts, revocations, hasher)
+        finally:
+            await cache.close()
+            await revocations.close()
+            await fake.aclose()
