@@ -126,7 +126,16 @@ class Settings(BaseSettings):
         "(set it to the container's CPU limit when that is lower).",
     )
     login_failures_per_account: int = Field(
-        10, ge=1, description="Failed logins per account per window before RESOURCE_EXHAUSTED."
+        10,
+        ge=1,
+        description="Failed logins per account from one client address (an IPv6 /64) per window "
+        "before RESOURCE_EXHAUSTED.",
+    )
+    login_failures_per_account_all_addresses: int = Field(
+        100,
+        ge=1,
+        description="Failed logins per account from all addresses together per window (NIST "
+        "800-63B allows at most 100): a third party cannot lock the owner out cheaply.",
     )
     login_failures_per_ip: int = Field(
         100, ge=1, description="Failed logins per client IP per window before RESOURCE_EXHAUSTED."

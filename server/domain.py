@@ -230,6 +230,8 @@ class RefreshTokenRecord:
     session_id: uuid.UUID
     issued_at: dt.datetime
     rotated_at: dt.datetime | None
+    # The token that replaced this one, sealed under this one (only while a reuse grace is set).
+    successor_sealed: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -50,6 +50,15 @@ return replies
 """
 
 
+# KEYS: one counter; gives back one attempt (never below zero, never a key without a TTL).
+_RELEASE_SCRIPT: Final = """
+if redis.call('EXISTS', KEYS[1]) == 1 and redis.call('DECR', KEYS[1]) <= 0 then
+  redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+
 @dataclass(frozen=True, slots=True)
 class Limit:
     name: str
@@ -95,6 +104,13 @@ class _LocalCounters:
     def reset(self, subject: str) -> None:
         self._entries.pop(subject, None)
 
+    def release(self, subject: str) -> None:
+        count, started = self._entries.get(subject, (0, 0.0))
+        if count > 1:
+            self._entries[subject] = (count - 1, started)
+        else:
+            self._entries.pop(subject, None)
+
 
 class RateLimiter:
     def __init__(self, redis: Redis, keys: RedisKeys, guard: RedisGuard) -> None:
@@ -105,6 +121,7 @@ class RateLimiter:
         # Registering computes the SHA only; the script is loaded on first use (and again after a
         # Redis restart, on NOSCRIPT).
         self._reserve_script = redis.register_script(_RESERVE_SCRIPT)
+        self._release_script = redis.register_script(_RELEASE_SCRIPT)
 
     def _local_for(self, limit: Limit) -> _LocalCounters:
         counters = self._local.get(limit.name)
@@ -151,6 +168,14 @@ class RateLimiter:
             await self._guard.call(
                 lambda: self._redis.delete(self._keys.rate_limit(limit.name, subject))
             )
+
+    async def release(self, limit: Limit, subject: str) -> None:
+        """Gives back one reserved attempt that turned out legitimate (a correct password), so
+        that successes do not use up a shared address's budget; failures keep their slot."""
+        self._local_for(limit).release(subject)
+        key = self._keys.rate_limit(limit.name, subject)
+        with contextlib.suppress(RedisUnavailable):
+            await self._guard.call(lambda: self._release_script(keys=[key]))
 
     async def _add_one(self, checks: Sequence[tuple[Limit, str]]) -> list[tuple[int, float]]:
         keys = [self._keys.rate_limit(limit.name, subject) for limit, subject in checks]

@@ -126,6 +126,8 @@ class RefreshTokenRow(Base):
     issued_at: Mapped[dt.datetime]
     # Null while this is the session's current token.
     rotated_at: Mapped[dt.datetime | None]
+    # Its successor, sealed under this token (security/tokens.py); kept only with a reuse grace.
+    successor_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
 class IdempotencyRow(Base):

@@ -46,6 +46,7 @@ def to_refresh_token(row: RefreshTokenRow) -> RefreshTokenRecord:
         session_id=row.session_id,
         issued_at=row.issued_at,
         rotated_at=row.rotated_at,
+        successor_sealed=row.successor_sealed,
     )
 
 
@@ -163,12 +164,6 @@ class RefreshTokenRepository:
     async def find(self, token_hash: bytes) -> tuple[RefreshTokenRecord, SessionRecord] | None:
         return await self._first(self._with_session(token_hash))
 
-    async def find_for_update(
-        self, token_hash: bytes
-    ) -> tuple[RefreshTokenRecord, SessionRecord] | None:
-        # Locks the session's row (PostgreSQL; SQLite has one writer at a time anyway).
-        return await self._first(self._with_session(token_hash).with_for_update(of=SessionRow))
-
     async def current(self, session_id: uuid.UUID) -> RefreshTokenRecord | None:
         query = select(RefreshTokenRow).where(
             RefreshTokenRow.session_id == session_id, RefreshTokenRow.rotated_at.is_(None)
@@ -176,23 +171,18 @@ class RefreshTokenRepository:
         row = (await self._session.execute(query)).scalar_one_or_none()
         return None if row is None else to_refresh_token(row)
 
-    async def latest_rotated(self, session_id: uuid.UUID) -> RefreshTokenRecord | None:
-        query = (
-            select(RefreshTokenRow)
-            .where(
-                RefreshTokenRow.session_id == session_id, RefreshTokenRow.rotated_at.is_not(None)
-            )
-            .order_by(RefreshTokenRow.rotated_at.desc())
-            .limit(1)
-        )
-        row = (await self._session.execute(query)).scalar_one_or_none()
-        return None if row is None else to_refresh_token(row)
-
-    async def rotate_if_current(self, token_hash: bytes, new_hash: bytes, now: dt.datetime) -> bool:
+    async def rotate_if_current(
+        self,
+        token_hash: bytes,
+        new_hash: bytes,
+        now: dt.datetime,
+        *,
+        successor_sealed: bytes | None,
+    ) -> bool:
         won = await self._session.execute(
             update(RefreshTokenRow)
             .where(RefreshTokenRow.token_hash == token_hash, RefreshTokenRow.rotated_at.is_(None))
-            .values(rotated_at=now)
+            .values(rotated_at=now, successor_sealed=successor_sealed)
             .returning(RefreshTokenRow.session_id)
         )
         session_id = won.scalar_one_or_none()

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import jwt
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from jwt.types import Options
 
 from server.errors import Reason, Unauthenticated
@@ -200,3 +202,30 @@ def new_refresh_token() -> str:
 def refresh_token_hash(token: str) -> bytes:
     # A fast hash is right here: the token has 256 bits of entropy, nothing to brute-force.
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
+
+
+def seal_successor(presented: str, successor: str) -> bytes:
+    """The successor of a rotated refresh token, readable only with the token it replaced.
+
+    Stored with the rotated token so that, within the reuse grace period, presenting it again
+    answers with the same successor instead of starting a second chain. The key derives from the
+    presented token, which the database never holds (it keeps a SHA-256 under no prefix), so the
+    table alone reveals no live token.
+    """
+    nonce = secrets.token_bytes(12)
+    return nonce + AESGCM(_successor_key(presented)).encrypt(nonce, successor.encode(), None)
+
+
+def open_successor(presented: str, sealed: bytes) -> str | None:
+    """The successor sealed under `presented`; None when it does not open."""
+    try:
+        plain = AESGCM(_successor_key(presented)).decrypt(sealed[:12], sealed[12:], None)
+    except (InvalidTag, ValueError):
+        return None
+    return plain.decode()
+
+
+def _successor_key(presented: str) -> bytes:
+    return hashlib.sha256(
+        b"userservice refresh successor\x00" + presented.encode("utf-8", "surrogatepass")
+    ).digest()

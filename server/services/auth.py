@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 
 import structlog
 
-from server.cache.rate_limit import RateLimiter, subject_digest
+from server.cache.rate_limit import RateLimiter
 from server.cache.revocations import RevocationStore
 from server.clock import Clock
 from server.domain import (
@@ -18,8 +18,10 @@ from server.domain import (
     RevokeReason,
     Role,
     Scope,
+    SessionRecord,
     TokenIntrospection,
     TokenPair,
+    User,
     UserState,
 )
 from server.errors import InvalidArgument, PermissionDenied, Reason, Unauthenticated
@@ -30,13 +32,19 @@ from server.security.tokens import (
     AccessClaims,
     AccessTokenCodec,
     new_refresh_token,
+    open_successor,
     refresh_token_hash,
+    seal_successor,
     token_invalid,
 )
 from server.services.access import require_user
-from server.services.inputs import normalize_email, require_text
+from server.services.inputs import email_key, normalize_email, require_text
 from server.services.limits import Limits, rate_limited
-from server.services.unit_of_work import RefreshTokenRepository, UnitOfWorkFactory
+from server.services.unit_of_work import (
+    RefreshTokenRepository,
+    UnitOfWorkFactory,
+    UserRepository,
+)
 
 # The client id of a service account whose token (subject, issued at) may still be honoured;
 # None when it must be refused.
@@ -87,37 +95,45 @@ class AuthService:
     async def login(self, email: str, password: str, client: ClientInfo) -> TokenPair:
         email = normalize_email(email)
         require_text(password, field="password", max_length=MAX_PASSWORD_LENGTH)
-        # Unknown emails are counted too, so throttling reveals nothing about who has an account.
-        counters = [
-            (self._limits.login_account, subject_digest(email)),
-            (self._limits.login_ip, client.ip),
-        ]
-        if wait := await self._limiter.retry_after(counters):
+        # The slot is reserved before the password is verified, so N guesses released together
+        # verify at most the limit's worth. Unknown emails are counted too: throttling says
+        # nothing about who has an account.
+        attempt = self._limits.login_attempt(email_key(email), client.ip)
+        if wait := await self._limiter.reserve(attempt.checks):
             raise rate_limited(wait)
         async with self._units.read() as uow:
             stored = await uow.users.get_by_email(email)
         if stored is None:
             await self._hasher.verify_dummy(password)
-            await self._limiter.hit(counters)
             raise invalid_credentials()
-        user, password_hash = stored.user, stored.password_hash
-        if not await self._hasher.verify(password_hash, password):
-            await self._limiter.hit(counters)
+        if not await self._hasher.verify(stored.password_hash, password):
             raise invalid_credentials()
-        await self._limiter.reset(*counters[0])
-        if user.state is not UserState.ACTIVE:
-            raise Unauthenticated("this account is disabled", reason=Reason.USER_DISABLED)
+        await self._limits.succeeded(self._limiter, attempt)
         new_hash = (
-            await self._hasher.hash(password) if self._hasher.needs_rehash(password_hash) else None
+            await self._hasher.hash(password)
+            if self._hasher.needs_rehash(stored.password_hash)
+            else None
         )
+        return await self._start_session(stored.user.id, stored.password_hash, new_hash, client)
+
+    async def _start_session(
+        self, user_id: uuid.UUID, verified_hash: str, new_hash: str | None, client: ClientInfo
+    ) -> TokenPair:
         refresh_token = new_refresh_token()
         async with self._units.transaction() as uow:
+            # Under the user's row lock: a disable, deletion, role or password change either
+            # committed first (and is seen here) or waits for this session to exist (and then
+            # revokes it). Either way no token outlives it. (ARCHITECTURE.md, "Invariants")
+            current = await uow.users.get_for_update(user_id)
+            if current is None or current.password_hash != verified_hash:
+                raise invalid_credentials()  # deleted, or the password changed meanwhile
+            if current.user.state is not UserState.ACTIVE:
+                raise Unauthenticated("this account is disabled", reason=Reason.USER_DISABLED)
             now = self._clock()
             if new_hash is not None:
-                # Unless the password changed meanwhile: then the new one's hash stays.
-                await uow.users.replace_password_hash(user.id, current=password_hash, new=new_hash)
+                await uow.users.replace_password_hash(user_id, current=verified_hash, new=new_hash)
             started = await uow.sessions.start(
-                user_id=user.id,
+                user_id=user_id,
                 now=now,
                 expires_at=now + self._refresh_ttl,
                 client_ip=client.ip[:64],
@@ -126,71 +142,70 @@ class AuthService:
             await uow.refresh_tokens.add(
                 refresh_token_hash(refresh_token), session_id=started.id, now=now
             )
-        return self._pair(user.id, started.id, user.role, refresh_token, now, started.expires_at)
+        return self._pair(
+            user_id, started.id, current.user.role, refresh_token, now, started.expires_at
+        )
 
     async def refresh(self, refresh_token: str) -> TokenPair:
+        """Rotates a refresh token. One token is rotated at most once, however many calls race
+        (a compare-and-set on its row); every other presentation is reuse, which revokes the
+        session, or — within the reuse grace period, for the immediately previous token only —
+        answers with the same successor. Never a second chain."""
         require_text(refresh_token, field="refresh_token", max_length=MAX_REFRESH_TOKEN_LENGTH)
         token_hash = refresh_token_hash(refresh_token)
         new_token = new_refresh_token()
-        reused: uuid.UUID | None = None
         async with self._units.transaction() as uow:
             now = self._clock()
-            found = await uow.refresh_tokens.find_for_update(token_hash)
+            found = await uow.refresh_tokens.find(token_hash)
             if found is None:
                 raise refresh_token_invalid()
             token, family = found
-            if family.revoked_at is not None:
-                raise Unauthenticated("the session has been revoked", reason=Reason.TOKEN_REVOKED)
-            if family.expires_at <= now:
-                raise Unauthenticated(
-                    "the session has expired", reason=Reason.REFRESH_TOKEN_EXPIRED
-                )
-            if token.rotated_at is not None and not await self._within_grace(
-                uow.refresh_tokens, token, now
-            ):
-                # RFC 9700 §4.14.2: a rotated token presented again means it leaked; end the
-                # whole session, for the thief and the rightful holder alike.
-                await uow.sessions.revoke(
-                    family.id, reason=RevokeReason.REFRESH_TOKEN_REUSED, now=now
-                )
-                reused = family.id
-            else:
-                stored = None
-                if family.user_id is not None:
-                    stored = await uow.users.get(family.user_id)
-                if stored is None or stored.user.state is not UserState.ACTIVE:
-                    raise Unauthenticated("this account is disabled", reason=Reason.USER_DISABLED)
-                current = (
-                    token
-                    if token.rotated_at is None
-                    else await uow.refresh_tokens.current(family.id)
-                )
-                # The session's lock is held: the current token cannot be rotated under us.
-                if current is None or not await uow.refresh_tokens.rotate_if_current(
-                    current.token_hash, refresh_token_hash(new_token), now
+            user = await _session_user(uow.users, family, now)
+            if token.rotated_at is None:
+                sealed = seal_successor(refresh_token, new_token) if self._reuse_grace else None
+                if await uow.refresh_tokens.rotate_if_current(
+                    token_hash, refresh_token_hash(new_token), now, successor_sealed=sealed
                 ):
-                    raise refresh_token_invalid()
-                user = stored.user
-                pair = self._pair(user.id, family.id, user.role, new_token, now, family.expires_at)
-        if reused is not None:
-            await self._revocations.announce([reused])
-            self._log.warning("refresh token reused; session revoked", session_id=str(reused))
-            raise Unauthenticated(
-                "this refresh token was already used; the session has been revoked",
-                reason=Reason.REFRESH_TOKEN_REUSED,
-            )
-        return pair
+                    return self._pair(
+                        user.id, family.id, user.role, new_token, now, family.expires_at
+                    )
+                # Another call rotated it first; it held the row until it committed.
+                found = await uow.refresh_tokens.find(token_hash)
+                assert found is not None
+                token = found[0]
+            successor = await self._grace_successor(uow.refresh_tokens, token, refresh_token, now)
+            if successor is not None:
+                return self._pair(user.id, family.id, user.role, successor, now, family.expires_at)
+            # RFC 9700 §4.14.2: a rotated token presented again means it leaked; end the whole
+            # session, for the thief and the rightful holder alike.
+            await uow.sessions.revoke(family.id, reason=RevokeReason.REFRESH_TOKEN_REUSED, now=now)
+        await self._revocations.announce([family.id])
+        self._log.warning("refresh token reused; session revoked", session_id=str(family.id))
+        raise Unauthenticated(
+            "this refresh token was already used; the session has been revoked",
+            reason=Reason.REFRESH_TOKEN_REUSED,
+        )
 
-    async def _within_grace(
-        self, tokens: RefreshTokenRepository, token: RefreshTokenRecord, now: dt.datetime
-    ) -> bool:
-        """Only the immediately previous token, and only within the grace window (if set)."""
-        if not self._reuse_grace or token.rotated_at is None:
-            return False
+    async def _grace_successor(
+        self,
+        tokens: RefreshTokenRepository,
+        token: RefreshTokenRecord,
+        presented: str,
+        now: dt.datetime,
+    ) -> str | None:
+        """The token that replaced `token`, if the grace period allows presenting it again: only
+        within the window, and only while that successor is still the session's current token."""
+        if not self._reuse_grace or token.rotated_at is None or token.successor_sealed is None:
+            return None
         if now - token.rotated_at > self._reuse_grace:
-            return False
-        latest = await tokens.latest_rotated(token.session_id)
-        return latest is not None and latest.token_hash == token.token_hash
+            return None
+        successor = open_successor(presented, token.successor_sealed)
+        if successor is None:
+            return None
+        current = await tokens.current(token.session_id)
+        if current is None or current.token_hash != refresh_token_hash(successor):
+            return None
+        return successor
 
     def _pair(
         self,
@@ -260,17 +275,28 @@ class AuthService:
             return await uow.sessions.is_live(session_id, self._clock())
 
     async def introspect(self, token: str, caller: Principal) -> TokenIntrospection:
-        """ValidateToken: the token's own holder, an admin, or a service with tokens:validate."""
+        """ValidateToken: the token's own holder, an admin, or a service with tokens:validate.
+
+        Authorised before the token's state is looked at, so that an ordinary user learns nothing
+        about another user's token: not whether it is live, revoked or expired."""
         require_text(token, field="access_token", max_length=64 * 1024)
+        if not (caller.is_admin or caller.has_scope(Scope.TOKENS_VALIDATE)):
+            try:
+                claims = self._verifier.verify(token)
+            except Unauthenticated:
+                return TokenIntrospection(
+                    active=False
+                )  # not a token of anyone's, as far as it says
+            if claims.is_service or not (
+                claims.subject == caller.subject and claims.session_id == str(caller.session_id)
+            ):
+                raise PermissionDenied(
+                    "only the token's holder or a service with tokens:validate may validate it"
+                )
         try:
             subject = await self.authenticate(token)
         except Unauthenticated:
             return TokenIntrospection(active=False)
-        holder = caller.subject == subject.subject and caller.session_id == subject.session_id
-        if not (holder or caller.is_admin or caller.has_scope(Scope.TOKENS_VALIDATE)):
-            raise PermissionDenied(
-                "only the token's holder or a service with tokens:validate may validate it"
-            )
         return TokenIntrospection(
             active=True,
             user_id=subject.user_id,
@@ -283,6 +309,18 @@ class AuthService:
 
     def jwks(self) -> list[dict[str, str]]:
         return self._codec.keys.jwks()
+
+
+async def _session_user(users: UserRepository, family: SessionRecord, now: dt.datetime) -> User:
+    """The user a session may still act for; Unauthenticated when the session or user may not."""
+    if family.revoked_at is not None:
+        raise Unauthenticated("the session has been revoked", reason=Reason.TOKEN_REVOKED)
+    if family.expires_at <= now:
+        raise Unauthenticated("the session has expired", reason=Reason.REFRESH_TOKEN_EXPIRED)
+    stored = None if family.user_id is None else await users.get(family.user_id)
+    if stored is None or stored.user.state is not UserState.ACTIVE:
+        raise Unauthenticated("this account is disabled", reason=Reason.USER_DISABLED)
+    return stored.user
 
 
 def _user_principal(claims: AccessClaims) -> Principal:

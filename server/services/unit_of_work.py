@@ -120,25 +120,22 @@ class RefreshTokenRepository(Protocol):
         """The token and its session."""
         ...
 
-    async def find_for_update(
-        self, token_hash: bytes
-    ) -> tuple[RefreshTokenRecord, SessionRecord] | None:
-        """`find`, holding the session's row lock until the unit of work ends: concurrent
-        refreshes of one session take turns."""
-        ...
-
     async def current(self, session_id: uuid.UUID) -> RefreshTokenRecord | None:
         """The session's token not yet rotated."""
         ...
 
-    async def latest_rotated(self, session_id: uuid.UUID) -> RefreshTokenRecord | None:
-        """The session's most recently rotated token: the one its current token replaced."""
-        ...
-
-    async def rotate_if_current(self, token_hash: bytes, new_hash: bytes, now: dt.datetime) -> bool:
+    async def rotate_if_current(
+        self,
+        token_hash: bytes,
+        new_hash: bytes,
+        now: dt.datetime,
+        *,
+        successor_sealed: bytes | None,
+    ) -> bool:
         """Compare-and-set: if `token_hash` is still its session's current token, marks it
-        rotated, adds `new_hash` as the current one and touches the session. False (and nothing
-        written) when another rotation won."""
+        rotated (keeping `successor_sealed` with it, for the reuse grace period), adds `new_hash` as
+        the current one and touches the session. False (and nothing written) when another
+        rotation won: one refresh token is rotated at most once, however many calls race."""
         ...
 
 

@@ -202,23 +202,26 @@ class MemoryRefreshTokens:
             return None
         return token, self._state.sessions[token.session_id]
 
-    find_for_update = find
-
     async def current(self, session_id: uuid.UUID) -> RefreshTokenRecord | None:
         return next(
             (t for t in self._of(session_id) if t.rotated_at is None),
             None,
         )
 
-    async def latest_rotated(self, session_id: uuid.UUID) -> RefreshTokenRecord | None:
-        rotated = [t for t in self._of(session_id) if t.rotated_at is not None]
-        return max(rotated, key=lambda t: t.rotated_at or t.issued_at, default=None)
-
-    async def rotate_if_current(self, token_hash: bytes, new_hash: bytes, now: dt.datetime) -> bool:
+    async def rotate_if_current(
+        self,
+        token_hash: bytes,
+        new_hash: bytes,
+        now: dt.datetime,
+        *,
+        successor_sealed: bytes | None,
+    ) -> bool:
         token = self._state.refresh_tokens.get(token_hash)
         if token is None or token.rotated_at is not None:
             return False
-        self._state.refresh_tokens[token_hash] = dataclasses.replace(token, rotated_at=now)
+        self._state.refresh_tokens[token_hash] = dataclasses.replace(
+            token, rotated_at=now, successor_sealed=successor_sealed
+        )
         session = self._state.sessions[token.session_id]
         self._state.sessions[session.id] = dataclasses.replace(session, last_used_at=now)
         await self.add(new_hash, session_id=session.id, now=now)

@@ -70,6 +70,7 @@ class InMemoryServices:
 def limits() -> Limits:
     return Limits(
         login_account=Limit("login_account", LOGIN_FAILURES, 900),
+        login_account_all=Limit("login_account_all", 10 * LOGIN_FAILURES, 900),
         login_ip=Limit("login_ip", 100, 900),
         signup_ip=Limit("signup_ip", 100, 3600),
         service_client=Limit("service_client", LOGIN_FAILURES, 900),

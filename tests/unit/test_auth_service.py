@@ -137,14 +137,25 @@ async def test_the_previous_token_is_honoured_within_the_grace_window_only(
 ) -> None:
     await sign_up(svc)
     first, _ = await signed_in(svc, "ada@example.com")
-    await svc.auth.refresh(first.refresh_token)
+    second = await svc.auth.refresh(first.refresh_token)
     svc.clock.advance(REUSE_GRACE - dt.timedelta(seconds=1))
 
-    # A client that lost the answer to its refresh retries with the same token: it gets a pair.
+    # A client that lost the answer to its refresh retries with the same token: it gets the
+    # same successor (one chain), with a fresh access token.
     retried = await svc.auth.refresh(first.refresh_token)
     assert retried.session_id == first.session_id
+    assert retried.refresh_token == second.refresh_token
 
-    # Now the first token is no longer the one just replaced: presenting it is reuse.
+    # Once the successor itself is rotated, the first token is no longer the one just replaced.
+    await svc.auth.refresh(second.refresh_token)
+    assert (await refusal(svc.auth.refresh(first.refresh_token))).reason == ("REFRESH_TOKEN_REUSED")
+
+
+async def test_after_the_grace_window_the_previous_token_is_reuse(svc: InMemoryServices) -> None:
+    await sign_up(svc)
+    first, _ = await signed_in(svc, "ada@example.com")
+    await svc.auth.refresh(first.refresh_token)
+    svc.clock.advance(REUSE_GRACE + dt.timedelta(seconds=1))
     assert (await refusal(svc.auth.refresh(first.refresh_token))).reason == ("REFRESH_TOKEN_REUSED")
 
 
