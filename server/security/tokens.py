@@ -177,10 +177,13 @@ def _claims(claims: dict[str, Any], *, issuer: str, audience: str, now: float) -
         audiences = [audiences]
     if token_issuer != issuer or not isinstance(audiences, list) or audience not in audiences:
         raise token_invalid()
+    # The leeway covers replicas whose clocks run a little ahead of this one's at issue time. It is
+    # never applied to `exp`: the issuer honours its own tokens exactly until they expire (the
+    # leeway is for other services' clocks, in the JWKS retention and the SDK's verifier).
     leeway = CLOCK_LEEWAY.total_seconds()
     if issued > now + leeway or not_before > now + leeway:
         raise token_invalid("the access token is not valid yet")
-    if expires <= now - leeway:
+    if expires <= now:
         raise Unauthenticated("the access token has expired", reason=Reason.TOKEN_EXPIRED)
     issued_at = dt.datetime.fromtimestamp(issued, dt.UTC)
     expires_at = dt.datetime.fromtimestamp(expires, dt.UTC)

@@ -354,3 +354,19 @@ def utc_now() -> dt.datetime:
 
 def minutes(count: int) -> dt.timedelta:
     return dt.timedelta(minutes=count)
+
+
+@pytest.mark.parametrize("seconds_ago", [1, 20])
+async def test_the_issuer_honours_its_own_token_not_one_second_past_its_exp(
+    channel: grpc.aio.Channel, forger: Forger, seconds_ago: int
+) -> None:
+    now = int(time.time())
+    token = forger.sign(forger.claims(iat=now - 300, nbf=now - 300, exp=now - seconds_ago))
+
+    assert (await refused(channel, token)).error_info.reason == "TOKEN_EXPIRED"
+    # The holder asking about it: not active (never active with an expiry in the past).
+    holder = (await signed_in_user(channel, "holder")).metadata
+    answer = await auth(channel).ValidateToken(
+        auth_pb2.ValidateTokenRequest(access_token=token), metadata=holder
+    )
+    assert not answer.active
