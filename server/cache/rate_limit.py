@@ -58,6 +58,8 @@ class RateLimiter:
         self._keys = keys
         self._guard = guard
         self._local: dict[str, _LocalCounters] = {}
+        # Decisions the in-process counters made because Redis could not (exported as a metric).
+        self.local_decisions = 0
 
     def _local_for(self, limit: Limit) -> _LocalCounters:
         counters = self._local.get(limit.name)
@@ -114,4 +116,5 @@ class RateLimiter:
         try:
             return await self._guard.call(in_redis)
         except RedisUnavailable:
+            self.local_decisions += 1
             return [self._local_for(limit).add(subject, amount) for limit, subject in checks]
