@@ -132,9 +132,17 @@ class LocalReplica:
 
     async def run(self) -> None:
         """Polls the database and listens to Redis, each on its own, for as long as it runs."""
-        async with asyncio.TaskGroup() as tasks:
-            tasks.create_task(self._poll_periodically(), name="revocations-poll")
-            tasks.create_task(self._subscribe(), name="replication-subscription")
+        poller = asyncio.create_task(self._poll_periodically(), name="revocations-poll")
+        try:
+            await self._subscribe()
+        finally:
+            # Not a TaskGroup: on Python 3.11 a cancel swallowed by a timeout inside the poll
+            # would leave it waiting for ever; this cancels until the poll has ended, even while
+            # this task is being cancelled again by its owner.
+            while not poller.done():
+                poller.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.wait({poller}, timeout=0.1)
 
     async def _poll_periodically(self) -> None:
         """One poll every `poll_seconds`, start to start; Redis plays no part."""
