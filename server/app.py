@@ -34,7 +34,13 @@ from server.cache.users import UserCache
 from server.clock import utc_now
 from server.config import Settings
 from server.observability.health import HealthReporter
-from server.observability.metrics import GrpcMetrics, MetricsListener, start_metrics_listener
+from server.observability.metrics import (
+    DependencyState,
+    GrpcMetrics,
+    MetricsListener,
+    register_dependency_metrics,
+    start_metrics_listener,
+)
 from server.repositories import migrations
 from server.repositories.database import Database, create_engine
 from server.repositories.unit_of_work import SqlUnitOfWorkFactory
@@ -84,6 +90,7 @@ class Services:
     redis_guard: RedisGuard
     replica: LocalReplica
     service_accounts: ServiceAccountService
+    limiter: RateLimiter
 
 
 def page_token_secret(settings: Settings) -> bytes:
@@ -150,6 +157,7 @@ async def built_services(
         recent_revocations=recent_revocations,
         max_users=settings.user_cache_size,
         user_ttl_seconds=settings.user_cache_ttl_seconds,
+        poll_seconds=settings.revocation_poll_seconds,
     )
     revocations = RevocationStore(
         redis,
@@ -159,7 +167,9 @@ async def built_services(
         retention=access_ttl + CLOCK_LEEWAY,
         recent_revocations=recent_revocations,
     )
-    user_cache = UserCache(redis, redis_keys, guard, replica)
+    user_cache = UserCache(
+        redis, redis_keys, guard, replica, ttl_seconds=settings.user_cache_redis_ttl_seconds
+    )
     limiter = RateLimiter(redis, redis_keys, guard)
     limits = Limits.from_settings(settings)
     page_tokens = PageTokens(page_token_secret(settings))
@@ -225,10 +235,22 @@ async def built_services(
                 guard,
                 replica,
                 service_accounts,
+                limiter,
             )
         finally:
             await user_cache.close()
             await revocations.close()
+
+
+def dependency_state(services: Services) -> DependencyState:
+    return DependencyState(
+        redis_reachable=lambda: services.redis_guard.reachable,
+        replica_live=lambda: services.replica.live,
+        replica_poll_fresh=lambda: services.replica.poll_fresh,
+        revocation_database_checks=lambda: services.revocations.database_checks,
+        revocation_backstop_waits=lambda: services.revocations.backstop_waits,
+        rate_limit_local_decisions=lambda: services.limiter.local_decisions,
+    )
 
 
 @contextlib.asynccontextmanager
@@ -256,6 +278,7 @@ async def running_application(
         stack.push_async_callback(cancel_and_wait, purge)
 
         metrics = GrpcMetrics.create()
+        register_dependency_metrics(metrics.registry, dependency_state(services))
         listener = None
         if settings.metrics_port:
             listener = start_metrics_listener(

@@ -115,6 +115,15 @@ class Settings(BaseSettings):
     user_cache_ttl_seconds: float = Field(
         60.0, gt=0, description="How long a process keeps a user it read (changes evict at once)."
     )
+    user_cache_redis_ttl_seconds: int = Field(
+        300, ge=1, description="How long Redis keeps a cached user and a change's tombstone."
+    )
+    revocation_poll_seconds: Seconds = Field(
+        1.0,
+        description="How often each process reads recent revocations from the database; a "
+        "revocation Redis cannot take is acknowledged after this plus 0.5 s. Same on every "
+        "replica.",
+    )
     password_min_length: int = Field(12, ge=8, le=128, description="Minimum password length.")
     argon2_memory_kib: int = Field(19456, ge=19456, description="argon2id memory (KiB).")
     argon2_time_cost: int = Field(2, ge=2, description="argon2id iterations.")

@@ -31,6 +31,8 @@ class RedisGuard:
         self._retry_at = 0.0
         self._log = structlog.get_logger("userservice.redis")
         self.failures = 0
+        # The outcome of the latest call that reached for Redis (exported as a metric).
+        self.reachable = True
 
     @property
     def available(self) -> bool:
@@ -44,10 +46,12 @@ class RedisGuard:
                 result = await operation()
         except REDIS_ERRORS as exc:
             self.failures += 1
+            self.reachable = False
             if self._retry_at == 0.0 or self.available:
                 self._log.warning("redis unavailable; degrading", error=type(exc).__name__)
             self._retry_at = time.monotonic() + self._cooldown
             raise RedisUnavailable from exc
+        self.reachable = True
         if self._retry_at:
             self._retry_at = 0.0
             self._log.info("redis available again")

@@ -13,6 +13,10 @@ class RedisKeys:
     def user(self, user_id: uuid.UUID) -> str:
         return f"{self.prefix}user:{user_id}"
 
+    def user_floor(self, user_id: uuid.UUID) -> str:
+        """The least version a cache write of the user may store (a tombstone left by a change)."""
+        return f"{self.prefix}user-floor:{user_id}"
+
     def revoked_session(self, session_id: uuid.UUID) -> str:
         return f"{self.prefix}revoked:{session_id}"
 

@@ -122,6 +122,8 @@ class RateLimiter:
         # Redis restart, on NOSCRIPT).
         self._reserve_script = redis.register_script(_RESERVE_SCRIPT)
         self._release_script = redis.register_script(_RELEASE_SCRIPT)
+        # Decisions the in-process counters made because Redis could not (exported as a metric).
+        self.local_decisions = 0
 
     def _local_for(self, limit: Limit) -> _LocalCounters:
         counters = self._local.get(limit.name)
@@ -192,6 +194,7 @@ class RateLimiter:
             return await self._guard.call(in_redis)
         except RedisUnavailable:
             # No await between the increments: the event loop makes this atomic per process.
+            self.local_decisions += 1
             return [self._local_for(limit).add(subject, 1) for limit, subject in checks]
 
     async def _peek(self, checks: Sequence[tuple[Limit, str]]) -> list[tuple[int, float]]:

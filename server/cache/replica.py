@@ -1,11 +1,19 @@
-"""In-process copies of the revoked-session set and of recently read users (DESIGN §10).
+"""In-process copies of the revoked-session set and of recently read users.
 
-Kept current by the Redis events channel: every replica hears every revocation and user change.
-A replica trusts its copies only while it is *live*: subscribed, loaded from the database after
-subscribing (so nothing committed before is missed and nothing published after is lost), and
-hearing its own heartbeat (published every 0.5 s), which proves the channel still carries
-messages. When not live, callers fall back to asking Redis or the database per call; after a
-reconnect the copies are rebuilt.
+Two feeds keep them current (ARCHITECTURE.md, "Replication under faults"):
+
+* the Redis events channel: every replica hears every revocation and user change within
+  milliseconds. The replica is *live* while subscribed, polled after subscribing (so nothing
+  committed before is missed and nothing published after is lost), and hearing its own
+  heartbeat (published every 0.5 s), which proves the channel still carries messages;
+* a database poll every `poll_seconds`, which needs no Redis: it re-reads the revocations of the
+  last `POLL_OVERLAP` before the previous poll began (transactions still committing, clock skew)
+  into the revoked set. The replica is *poll-fresh* while its last successful poll began within
+  `fresh_window` (one interval plus a margin). A revocation acknowledged `fresh_window` after
+  its commit is therefore in the set of every poll-fresh replica.
+
+A revoked session in the set is final. "Not revoked" is answered locally only while live and
+poll-fresh; otherwise the caller asks Redis (only while poll-fresh) or the database.
 """
 
 from __future__ import annotations
@@ -31,6 +39,12 @@ RecentRevocations = Callable[[dt.datetime], Awaitable[Sequence[tuple[uuid.UUID, 
 HEARTBEAT_SECONDS = 0.5
 LIVE_WINDOW_SECONDS = 2.0
 _RECONNECT_MAX_SECONDS = 5.0
+# Each poll re-reads this far back before the previous poll began: longer than a transaction can
+# take to commit (its statements are bounded by the database timeout) plus the clock skew between
+# replicas (revoked_at is the revoking replica's clock).
+POLL_OVERLAP = dt.timedelta(seconds=30)
+# A poll may take this long beyond its interval before the replica stops being poll-fresh.
+POLL_MARGIN_SECONDS = 0.5
 
 
 def sessions_revoked_message(ids: Iterable[uuid.UUID]) -> str:
@@ -51,6 +65,7 @@ class LocalReplica:
         recent_revocations: RecentRevocations,
         max_users: int,
         user_ttl_seconds: float,
+        poll_seconds: float = 1.0,
     ) -> None:
         self._redis = redis
         self._keys = keys
@@ -66,6 +81,13 @@ class LocalReplica:
         self._instance = uuid.uuid4().hex
         self._loaded = False
         self._heard_at = 0.0
+        self._poll_seconds = poll_seconds
+        self.fresh_window = poll_seconds + POLL_MARGIN_SECONDS
+        # Monotonic start of the latest successful poll (0: none yet) and of the subscription
+        # Redis last confirmed; the wall-clock start of the latest poll bounds the next query.
+        self._polled_at = 0.0
+        self._subscribed_at = 0.0
+        self._polled_since: dt.datetime | None = None
         # Bumped by every user change heard and every rebuild: a read that began before a bump
         # must not fill the cache with what it read.
         self.generation = 0
@@ -73,15 +95,22 @@ class LocalReplica:
 
     @property
     def live(self) -> bool:
+        """Subscribed, polled since, and hearing its own heartbeat: the channel carries news."""
         return self._loaded and time.monotonic() - self._heard_at < LIVE_WINDOW_SECONDS
+
+    @property
+    def poll_fresh(self) -> bool:
+        """The latest successful database poll began within `fresh_window`."""
+        return self._polled_at > 0 and time.monotonic() - self._polled_at < self.fresh_window
 
     # -- what callers ask ----------------------------------------------------------------------
 
     def is_revoked(self, session_id: uuid.UUID) -> bool | None:
-        """True or False while live; None when Redis or the database must be asked."""
+        """True or False while live and poll-fresh; None when Redis or the database must say."""
         if session_id in self._revoked:
-            return True  # a revocation heard is final, live or not
-        return False if self.live else None
+            return True  # a revocation heard or polled is final, live or not
+        trusted = self.live and self._polled_at >= self._subscribed_at and self.poll_fresh
+        return False if trusted else None
 
     def user(self, user_id: uuid.UUID) -> User | None:
         return self._users.get(user_id) if self.live else None
@@ -102,7 +131,49 @@ class LocalReplica:
     # -- the subscription ----------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Subscribes, rebuilds, listens; reconnects with backoff for as long as it runs."""
+        """Polls the database and listens to Redis, each on its own, for as long as it runs."""
+        poller = asyncio.create_task(self._poll_periodically(), name="revocations-poll")
+        try:
+            await self._subscribe()
+        finally:
+            # Not a TaskGroup: on Python 3.11 a cancel swallowed by a timeout inside the poll
+            # would leave it waiting for ever; this cancels until the poll has ended, even while
+            # this task is being cancelled again by its owner.
+            while not poller.done():
+                poller.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.wait({poller}, timeout=0.1)
+
+    async def _poll_periodically(self) -> None:
+        """One poll every `poll_seconds`, start to start; Redis plays no part."""
+        while True:
+            started = time.monotonic()
+            with contextlib.suppress(Exception):  # logged in poll(); the next one retries
+                await self.poll()
+            await asyncio.sleep(max(0.0, started + self._poll_seconds - time.monotonic()))
+
+    async def poll(self) -> None:
+        """Reads the revocations since the previous poll (the whole retention window at first).
+
+        The start is taken before the query, so the query's snapshot is later than it: once
+        this returns, every revocation committed before `started` is in the set.
+        """
+        started, started_wall = time.monotonic(), dt.datetime.now(dt.UTC)
+        since = self._polled_since or started_wall - self._retention
+        try:
+            revoked = await self._recent(since)
+        except Exception as exc:
+            if self._polled_at and not self.poll_fresh:
+                self._log.warning("revocations poll failed", error=type(exc).__name__)
+            raise
+        for session_id, _at in revoked:
+            self._revoked[session_id] = True
+        if started > self._polled_at:
+            self._polled_at = started
+            self._polled_since = started_wall - POLL_OVERLAP
+
+    async def _subscribe(self) -> None:
+        """Subscribes, polls, listens; reconnects with backoff for as long as it runs."""
         delay = HEARTBEAT_SECONDS
         while True:
             try:
@@ -150,14 +221,14 @@ class LocalReplica:
                     return
 
     async def _rebuild(self) -> None:
-        since = dt.datetime.now(dt.UTC) - self._retention
-        revoked = await self._recent(since)
+        """After Redis confirmed the subscription: a poll that began after it, and no user kept
+        from before it (changes announced while unsubscribed were not heard)."""
+        self._subscribed_at = time.monotonic()
+        await self.poll()
         self.generation += 1
         self._users.clear()
-        for session_id, _at in revoked:
-            self._revoked[session_id] = True
         self._loaded = True
-        self._log.info("replication live", revoked_sessions=len(revoked))
+        self._log.info("replication live", revoked_sessions=len(self._revoked))
 
     def _apply(self, raw: Any) -> None:
         try:

@@ -1,16 +1,29 @@
-"""Revoked sessions, replicated through Redis so every replica refuses their tokens at once.
+"""Revoked sessions, replicated so that no replica accepts a revoked token once it is acknowledged.
 
 PostgreSQL is the truth (sessions.revoked_at). Redis holds `revoked:<sid>` for as long as any
-access token of that session can live, and a `revoked:loaded` marker saying it holds all of them.
-`is_revoked` answers None ("ask the database") whenever Redis cannot vouch: unreachable, or the
-marker gone (Redis restarted or was flushed). A revocation that could not reach Redis, or a
-missing marker, triggers a resynchronisation from the database.
+access token of that session can live, and a `revoked:loaded` marker saying it holds all of them;
+the events channel tells every live replica at once; and every replica polls the database
+(LocalReplica.poll) so that its copy is complete up to a second or so ago, with or without Redis.
+
+`announce` (after the commit) returns once the revocation is in Redis and published. When Redis
+cannot take it, it returns only after the replica's `fresh_window` has passed since the commit:
+by then every poll-fresh replica has polled after the commit and holds it. `is_revoked`:
+
+1. in this replica's set: revoked;
+2. live and poll-fresh: not revoked (a revocation in Redis was published to this replica, one
+   that missed Redis was acknowledged only after this replica's latest poll began);
+3. poll-fresh, and Redis answers with its marker: Redis's word (what missed Redis is in the set);
+4. otherwise None: the database decides.
+
+So a Redis pause, restart or flush, or a replica not yet resubscribed, costs database reads,
+never a revoked token accepted (ARCHITECTURE.md, "Replication under faults").
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from contextvars import Context
@@ -53,9 +66,15 @@ class RevocationStore:
         # failure makes Redis trustworthy again.
         self._failures = 0
         self._failures_resynced = 0
+        # For operators (exported as metrics): checks the database had to answer, and
+        # acknowledgements that waited for every replica's poll because Redis was unreachable.
+        self.database_checks = 0
+        self.backstop_waits = 0
 
     async def announce(self, session_ids: Iterable[uuid.UUID]) -> None:
-        """After the database commit: record in Redis and tell every replica."""
+        """After the database commit: record in Redis and tell every replica; or, when Redis
+        cannot take it, wait until every poll-fresh replica has read it from the database."""
+        committed_by = time.monotonic()
         ids = list(session_ids)
         if not ids:
             return
@@ -73,23 +92,35 @@ class RevocationStore:
         try:
             await self._guard.call(record)
         except RedisUnavailable:
-            self._log.warning("revocation not replicated yet; will resynchronise")
+            self._log.warning("revocation not replicated yet; waiting for the database poll")
             self._failures += 1
+            self.backstop_waits += 1
             self.schedule_resync()
+            # Every replica polls at the same interval (a shared setting): a replica whose
+            # latest poll began within `fresh_window` of now has read this commit.
+            wait = committed_by + self._replica.fresh_window - time.monotonic()
+            await asyncio.sleep(max(0.0, wait))
 
     async def is_revoked(self, session_id: uuid.UUID) -> bool | None:
         """True or False when this replica or Redis can vouch; None when the database must say."""
         local = self._replica.is_revoked(session_id)
         if local is not None:
             return local  # no round trip: the replicated set is current
+        # Taken with the local answer, before any await: what this replica had polled by now.
+        if not self._replica.poll_fresh:
+            # A revocation that missed Redis may be missing from this replica's set too.
+            self.database_checks += 1
+            return None
         keys = (self._keys.revocations_loaded, self._keys.revoked_session(session_id))
         try:
             loaded, revoked = await self._guard.call(lambda: self._redis.mget(keys))
         except RedisUnavailable:
             self.schedule_resync()
+            self.database_checks += 1
             return None
         if loaded is None or self._failures != self._failures_resynced:
             self.schedule_resync()
+            self.database_checks += 1
             return None
         return revoked is not None
 

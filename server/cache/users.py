@@ -1,6 +1,15 @@
 """Read-through user cache: this replica's copy first, then Redis. Redis trouble is a cache miss,
-never an error, and never a stale read: an entry a change could not delete is not read again until
-it is deleted. Every change is announced on the events channel, so every replica drops its copy."""
+never an error, and never a stale read.
+
+Writes to Redis are versioned, so a miss that read version v never overwrites a newer version
+or brings back a deleted user, whatever order the writes reach Redis in: a change leaves a floor
+(`user-floor:<id>`, a tombstone kept as long as entries) holding the least version a later write
+may store, and deletes the entry; a write stores its user only when its version reaches the floor
+and exceeds the stored entry's (one Lua script, so the check and the write are atomic). A change
+Redis could not be told about is retried until it is, and this replica reads no Redis entry of
+that user meanwhile. Every change is announced on the events channel (by the same script), so
+every replica drops its own copy; the in-process copy keeps its generation guard.
+"""
 
 from __future__ import annotations
 
@@ -19,7 +28,37 @@ from server.cache.replica import LocalReplica, user_changed_message
 from server.domain import Role, User, UserState
 from server.tasks import cancel_and_wait
 
-_TTL_SECONDS = 300
+DEFAULT_TTL_SECONDS = 300
+# The floor of a deleted user, or of a change whose new version the caller did not give: above
+# any version a user reaches, and exact in Lua's doubles.
+_FLOOR_ABOVE_ALL = 10**15
+
+# KEYS: entry, floor. ARGV: version, encoded user, ttl seconds. 1 when written.
+_PUT_SCRIPT = """
+local floor = redis.call('GET', KEYS[2])
+local version = tonumber(ARGV[1])
+if floor and version < tonumber(floor) then return 0 end
+local stored = redis.call('GET', KEYS[1])
+if stored then
+  local ok, entry = pcall(cjson.decode, stored)
+  if ok and type(entry) == 'table' then
+    local held = tonumber(entry['version'])
+    if held and held >= version then return 0 end
+  end
+end
+redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+return 1
+"""
+
+# KEYS: entry, floor. ARGV: floor version, ttl seconds, channel, message. The floor only rises.
+_CHANGED_SCRIPT = """
+local floor = redis.call('GET', KEYS[2])
+if not floor or tonumber(floor) < tonumber(ARGV[1]) then floor = ARGV[1] end
+redis.call('SET', KEYS[2], floor, 'EX', ARGV[2])
+redis.call('DEL', KEYS[1])
+redis.call('PUBLISH', ARGV[3], ARGV[4])
+return 1
+"""
 _RETRY_FIRST_SECONDS = 0.25
 _RETRY_MAX_SECONDS = 5.0
 
@@ -58,15 +97,26 @@ def decode_user(raw: bytes | str) -> User:
 
 class UserCache:
     def __init__(
-        self, redis: Redis, keys: RedisKeys, guard: RedisGuard, replica: LocalReplica
+        self,
+        redis: Redis,
+        keys: RedisKeys,
+        guard: RedisGuard,
+        replica: LocalReplica,
+        *,
+        ttl_seconds: int = DEFAULT_TTL_SECONDS,
     ) -> None:
         self._replica = replica
         self._redis = redis
         self._keys = keys
         self._guard = guard
-        # Users changed while Redis could not be told. A hung or partitioned Redis keeps its
-        # data, so their old entries must go before anyone reads them from Redis again.
-        self._undeleted: set[uuid.UUID] = set()
+        self._ttl = ttl_seconds
+        # Registered once: each call sends the script's digest (EVALSHA); redis-py loads the
+        # script again when a restarted Redis no longer knows it.
+        self._put_script = redis.register_script(_PUT_SCRIPT)
+        self._changed_script = redis.register_script(_CHANGED_SCRIPT)
+        # Changes Redis could not be told about, with their floors. A hung or partitioned Redis
+        # keeps its data, so the floor must reach it before anyone reads the user there again.
+        self._undeleted: dict[uuid.UUID, int] = {}
         self._retry: asyncio.Task[None] | None = None
 
     @property
@@ -92,27 +142,27 @@ class UserCache:
         return user
 
     async def put(self, user: User, *, generation: int) -> None:
+        """Stores what a read found, unless a change since (here or anywhere) supersedes it."""
         if user.id in self._undeleted:
             return
         self._replica.remember_user(user, generation)
-        key, value = self._keys.user(user.id), encode_user(user)
+        keys = [self._keys.user(user.id), self._keys.user_floor(user.id)]
+        args: list[bytes | int] = [user.version, encode_user(user), self._ttl]
         with contextlib.suppress(RedisUnavailable):
-            await self._guard.call(lambda: self._redis.set(key, value, ex=_TTL_SECONDS))
+            await self._guard.call(lambda: self._put_script(keys=keys, args=args))
 
-    async def invalidate(self, user_id: uuid.UUID) -> bool:
-        """False when Redis could not be told; the delete is then retried until it is."""
+    async def invalidate(self, user_id: uuid.UUID, *, version: int | None = None) -> bool:
+        """After a change committed `version` (None: deleted, or not known): no cache write of
+        an older version lands afterwards, and every replica drops its copy.
+
+        False when Redis could not be told; it is then retried until it is.
+        """
         self._replica.changed_here(user_id)
-
-        async def delete_and_announce() -> None:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                pipe.delete(self._keys.user(user_id))
-                pipe.publish(self._keys.events, user_changed_message(user_id))
-                await pipe.execute()
-
+        floor = _FLOOR_ABOVE_ALL if version is None else version
         try:
-            await self._guard.call(delete_and_announce)
+            await self._guard.call(lambda: self._changed(user_id, floor))
         except RedisUnavailable:
-            self._undeleted.add(user_id)
+            self._undeleted[user_id] = max(floor, self._undeleted.get(user_id, 0))
             if self._retry is None or self._retry.done():
                 self._retry = asyncio.create_task(
                     self._retry_deletes(), name="user-cache-retry", context=Context()
@@ -120,21 +170,28 @@ class UserCache:
             return False
         return True
 
-    async def _delete_undeleted(self) -> bool:
-        ids = list(self._undeleted)
+    async def _changed(self, user_id: uuid.UUID, floor: int) -> None:
+        await self._changed_script(
+            keys=[self._keys.user(user_id), self._keys.user_floor(user_id)],
+            args=[floor, self._ttl, self._keys.events, user_changed_message(user_id)],
+        )
 
-        async def delete_and_announce() -> None:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                pipe.delete(*(self._keys.user(user_id) for user_id in ids))
-                for user_id in ids:
-                    pipe.publish(self._keys.events, user_changed_message(user_id))
-                await pipe.execute()
+    async def _delete_undeleted(self) -> bool:
+        pending = dict(self._undeleted)
+        if not pending:
+            return True  # nothing to send (DEL with no key would be a Redis error)
+
+        async def tell_redis() -> None:
+            for user_id, floor in pending.items():
+                await self._changed(user_id, floor)
 
         try:
-            await self._guard.call(delete_and_announce)
+            await self._guard.call(tell_redis)
         except RedisUnavailable:
             return False
-        self._undeleted.difference_update(ids)
+        for user_id, floor in pending.items():
+            if self._undeleted.get(user_id) == floor:
+                del self._undeleted[user_id]
         return True
 
     async def _retry_deletes(self) -> None:

@@ -1,13 +1,16 @@
-"""Prometheus metrics for gRPC calls, in a registry owned by the application (not the global)."""
+"""Prometheus metrics, in a registry owned by the application (not the global): gRPC calls, and
+the state of the degradable dependencies (Redis, each replica's copy of revocations)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from threading import Thread
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 _LABELS = ("grpc_type", "grpc_service", "grpc_method")
 # Sub-millisecond buckets matter here: warm reads finish in well under a millisecond.
@@ -78,6 +81,68 @@ class MethodMetrics:
         if counter is None:
             counter = self._handled[code] = self._handled_by_code(code)
         return counter
+
+
+@dataclass(frozen=True, slots=True)
+class DependencyState:
+    """Readers of the caches' own state, sampled at each scrape (no bookkeeping on hot paths)."""
+
+    redis_reachable: Callable[[], bool]
+    replica_live: Callable[[], bool]
+    replica_poll_fresh: Callable[[], bool]
+    revocation_database_checks: Callable[[], int]
+    revocation_backstop_waits: Callable[[], int]
+    rate_limit_local_decisions: Callable[[], int]
+
+
+class DependencyCollector(Collector):
+    def __init__(self, state: DependencyState) -> None:
+        self._state = state
+
+    def collect(self) -> Iterator[Metric]:
+        state = self._state
+        gauges = (
+            (
+                "userservice_redis_reachable",
+                "1 when the latest Redis call succeeded; 0 while Redis fails (calls degrade).",
+                state.redis_reachable,
+            ),
+            (
+                "userservice_replica_live",
+                "1 while this process hears the Redis events channel (its own heartbeat).",
+                state.replica_live,
+            ),
+            (
+                "userservice_replica_poll_fresh",
+                "1 while this process's database poll of revocations is current.",
+                state.replica_poll_fresh,
+            ),
+        )
+        for name, documentation, read in gauges:
+            yield GaugeMetricFamily(name, documentation, value=1.0 if read() else 0.0)
+        counters = (
+            (
+                "userservice_revocation_database_checks",
+                "Token revocation checks answered by the database (Redis could not vouch).",
+                state.revocation_database_checks,
+            ),
+            (
+                "userservice_revocation_backstop_waits",
+                "Revocations Redis could not take, acknowledged after the database poll window.",
+                state.revocation_backstop_waits,
+            ),
+            (
+                "userservice_rate_limit_local_decisions",
+                "Rate-limit decisions made by the in-process counters (Redis unavailable).",
+                state.rate_limit_local_decisions,
+            ),
+        )
+        for name, documentation, count in counters:
+            yield CounterMetricFamily(name, documentation, value=count())
+
+
+def register_dependency_metrics(registry: CollectorRegistry, state: DependencyState) -> None:
+    registry.register(DependencyCollector(state))
 
 
 @dataclass(slots=True)

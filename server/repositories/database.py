@@ -8,6 +8,7 @@ deadline `DeadlineExceeded`: the transaction is rolled back, so nothing is half-
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -77,18 +78,51 @@ class Database:
         self.engine = engine
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
         self._timeout = timeout_seconds
+        self._closing: set[asyncio.Task[None]] = set()
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """One unit of work: committed when the block ends, rolled back if it raises."""
-        async with self._bounded(), self._sessions.begin() as session:
+        async with self._unit(commit=True) as session:
             yield session
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
         """Reads only; nothing is committed."""
-        async with self._bounded(), self._sessions() as session:
+        async with self._unit(commit=False) as session:
             yield session
+
+    @asynccontextmanager
+    async def _unit(self, *, commit: bool) -> AsyncIterator[AsyncSession]:
+        async with self._bounded():
+            session = self._sessions()
+            await self._connected(session)
+            try:
+                yield session
+                if commit:
+                    await session.commit()
+            finally:
+                await session.close()  # rolls back what was not committed
+
+    async def _connected(self, session: AsyncSession) -> None:
+        """Takes the unit's connection in a task of its own, so that the unit's bound holds.
+
+        Opening a connection to a database that hangs is where a cancellation can be lost
+        (asyncpg retries without TLS after its connect timeout, and a cancel that lands as that
+        timeout fires is swallowed on Python 3.11): the unit would outlive its bound by further
+        connect timeouts. Cancelled meanwhile, the unit fails now; the connect ends by its own
+        timeout and the session is closed after it, in the background."""
+        opening = asyncio.create_task(session.connection(), name="database-connect")
+        try:
+            await asyncio.shield(opening)
+        except asyncio.CancelledError:
+            closing = asyncio.create_task(_close_after(opening, session), name="database-close")
+            self._closing.add(closing)
+            closing.add_done_callback(self._closing.discard)
+            raise
+        except BaseException:
+            await session.close()
+            raise
 
     @asynccontextmanager
     async def _bounded(self) -> AsyncIterator[None]:
@@ -105,6 +139,13 @@ class Database:
             if not is_connectivity_error(exc):
                 raise
             raise database_unavailable() from exc
+
+
+async def _close_after(opening: asyncio.Task[Any], session: AsyncSession) -> None:
+    with contextlib.suppress(BaseException):
+        await opening
+    with contextlib.suppress(Exception):
+        await session.close()
 
 
 def database_unavailable() -> Unavailable:

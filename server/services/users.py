@@ -232,7 +232,7 @@ class UserService:
                 revoked = await uow.sessions.revoke_all(
                     user_id, reason=RevokeReason.USER_CHANGED, now=now
                 )
-        await self._after_change(user_id, revoked)
+        await self._after_change(user_id, revoked, version=user.version)
         return user
 
     async def delete_user(self, ref: str, *, etag: str, principal: Principal) -> None:
@@ -280,12 +280,15 @@ class UserService:
             revoked = await uow.sessions.revoke_all(
                 user_id, reason=RevokeReason.PASSWORD_CHANGED, now=now, keep=principal.session_id
             )
-        await self._after_change(user_id, revoked)
+        await self._after_change(user_id, revoked, version=user.version + 1)
 
-    async def _after_change(self, user_id: uuid.UUID, revoked: Sequence[uuid.UUID]) -> None:
-        """After the commit: every replica forgets the old user and refuses revoked sessions."""
+    async def _after_change(
+        self, user_id: uuid.UUID, revoked: Sequence[uuid.UUID], *, version: int | None = None
+    ) -> None:
+        """After the commit: every replica refuses the revoked sessions and forgets the old user;
+        no cache takes a version older than `version` (none at all after a deletion)."""
         await self._revocations.announce(revoked)
-        await self._cache.invalidate(user_id)
+        await self._cache.invalidate(user_id, version=version)
 
 
 async def _locked(users: UserRepository, user_id: uuid.UUID, etag: str) -> StoredUser:
