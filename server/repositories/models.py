@@ -99,7 +99,12 @@ class SessionRow(Base):
     """One login: the refresh-token family and the access tokens issued from it."""
 
     __tablename__ = "sessions"
-    __table_args__ = (Index(None, "user_id", "created_at"), Index(None, "expires_at"))
+    __table_args__ = (
+        Index(None, "user_id", "created_at"),
+        Index(None, "expires_at"),
+        # Every replica reads recent revocations each second (the revocation backstop).
+        Index(None, "revoked_at"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     # Null once the user is deleted: the revoked row stays until the purge, so the database
