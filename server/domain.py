@@ -4,8 +4,25 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import unicodedata
 import uuid
 from dataclasses import dataclass, field
+
+
+def email_key(email: str) -> str:
+    """The form two addresses that look alike share: two addresses are one account when their
+    keys are equal. NFKC, then Unicode case folding, then NFKC again (folding can undo the normal
+    form). Takes an address as `normalize_email` returns it.
+
+    That address is what the user wrote, trimmed, NFC (email_validator's normalisation) and
+    lower-cased with `str.lower()`: what mail is sent to and shown. This key also maps
+    compatibility forms together (fullwidth K, U+FF4B, becomes k) and folds case the Unicode way
+    (sharp s becomes ss, Greek final sigma the medial one), so the fullwidth-k `known@x.io`,
+    `STRASSE@x.io` and upper-case Greek `ODOS` collide with `known@x.io`, `straße@x.io` and the
+    lower-case Greek one.
+    """
+    folded = unicodedata.normalize("NFKC", email).casefold()
+    return unicodedata.normalize("NFKC", folded)
 
 
 class Role(enum.StrEnum):

@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Connection, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
@@ -28,6 +28,9 @@ from sqlalchemy.ext.asyncio import (
 from server.config import Settings
 from server.deadlines import budget, deadline_passed
 from server.errors import DeadlineExceeded, Reason, Unavailable
+
+# An execution option: the transaction will write (SQLite begins it IMMEDIATE).
+_WRITES = "userservice_writes"
 
 
 def create_engine(settings: Settings) -> AsyncEngine:
@@ -53,15 +56,28 @@ def _sqlite_engine(settings: Settings) -> AsyncEngine:
     url = make_url(settings.database_url)
     if url.database and url.database != ":memory:":
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    # The timeout is SQLite's busy timeout: a writer waits that long for the lock, then fails.
     engine = create_async_engine(url, connect_args={"timeout": settings.database_timeout_seconds})
 
     @event.listens_for(engine.sync_engine, "connect")
     def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+        # pysqlite opens a transaction itself, and only before the first INSERT/UPDATE/DELETE: the
+        # SELECTs of a unit of work would run outside it, and another writer could commit between
+        # a read and the write that depends on it. Off, so that `_begin` decides.
+        dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _begin(connection: Connection) -> None:
+        # A writing unit of work takes SQLite's write lock before its first read (IMMEDIATE), so
+        # write units run one at a time, each on data no other can change before it commits;
+        # the others wait up to the busy timeout. Reads take a snapshot (DEFERRED) and never wait.
+        immediate = connection.get_execution_options().get(_WRITES, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN DEFERRED")
 
     return engine
 
@@ -77,25 +93,32 @@ class Database:
     def __init__(self, engine: AsyncEngine, *, timeout_seconds: float) -> None:
         self.engine = engine
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+        self._writes = async_sessionmaker(
+            engine.execution_options(**{_WRITES: True}), expire_on_commit=False
+        )
         self._timeout = timeout_seconds
         self._closing: set[asyncio.Task[None]] = set()
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """One unit of work: committed when the block ends, rolled back if it raises."""
-        async with self._unit(commit=True) as session:
+        """One unit of work: committed when the block ends, rolled back if it raises. On SQLite
+        it holds the database's write lock from its first statement (units are serialised); on
+        PostgreSQL it is READ COMMITTED, and a read that a write depends on takes a row lock."""
+        async with self._unit(self._writes, commit=True) as session:
             yield session
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
         """Reads only; nothing is committed."""
-        async with self._unit(commit=False) as session:
+        async with self._unit(self._sessions, commit=False) as session:
             yield session
 
     @asynccontextmanager
-    async def _unit(self, *, commit: bool) -> AsyncIterator[AsyncSession]:
+    async def _unit(
+        self, sessions: async_sessionmaker[AsyncSession], *, commit: bool
+    ) -> AsyncIterator[AsyncSession]:
         async with self._bounded():
-            session = self._sessions()
+            session = sessions()
             await self._connected(session)
             try:
                 yield session

@@ -39,9 +39,35 @@ def _upgrade(connection: Connection) -> None:
     command.upgrade(config, "head")
 
 
+def _upgrade_in_transaction(connection: Connection) -> None:
+    sqlite = connection.dialect.name == "sqlite"
+    if sqlite:
+        # A batch migration rebuilds a table, and SQLite's DROP TABLE with foreign keys enforced
+        # runs their ON DELETE actions (every session would lose its user). The pragma only
+        # changes outside a transaction; the check below still refuses a dangling reference.
+        _driver_pragma(connection, "foreign_keys=OFF")
+    try:
+        with connection.begin():
+            _upgrade(connection)
+            if sqlite and connection.exec_driver_sql("PRAGMA foreign_key_check").first():
+                raise RuntimeError("the migration left rows referencing missing ones; rolled back")
+    finally:
+        if sqlite:
+            _driver_pragma(connection, "foreign_keys=ON")
+
+
+def _driver_pragma(connection: Connection, pragma: str) -> None:
+    # Straight to the driver: through SQLAlchemy the statement would open a transaction first.
+    cursor = connection.connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA {pragma}")
+    finally:
+        cursor.close()
+
+
 async def upgrade_to_head(engine: AsyncEngine) -> None:
-    async with engine.begin() as connection:
-        await connection.run_sync(_upgrade)
+    async with engine.connect() as connection:
+        await connection.run_sync(_upgrade_in_transaction)
 
 
 def _current(connection: Connection) -> str | None:

@@ -20,6 +20,7 @@ from sqlalchemy import (
     LargeBinary,
     MetaData,
     String,
+    Text,
     TypeDecorator,
     Uuid,
 )
@@ -84,6 +85,11 @@ class UserRow(Base):
     email: Mapped[str] = mapped_column(
         String(320).with_variant(String(320, collation="C"), "postgresql"), unique=True
     )
+    # domain.email_key(email): look-alike spellings of one address share it, so its unique index
+    # is what makes an address one account. Unbounded: NFKC can lengthen a string. A user who
+    # collided with an older one when the column was added keeps a key of its own (see 0005).
+    # `email` stays unique too: it is what a user types to log in, found by its own index first.
+    email_key: Mapped[str] = mapped_column(Text, index=True, unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     display_name: Mapped[str] = mapped_column(String(200))
     role: Mapped[Role] = mapped_column(_enum(Role, "role"))

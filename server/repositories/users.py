@@ -7,11 +7,11 @@ import sys
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import Update, select, update
+from sqlalchemy import Update, case, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.domain import Cursor, Role, StoredUser, User, UserFilter, UserState
+from server.domain import Cursor, Role, StoredUser, User, UserFilter, UserState, email_key
 from server.repositories.conflicts import email_taken
 from server.repositories.ids import new_id
 from server.repositories.models import UserRow
@@ -59,7 +59,16 @@ class UserRepository:
         return _stored((await self._session.execute(query)).scalar_one_or_none())
 
     async def get_by_email(self, email: str) -> StoredUser | None:
-        query = select(UserRow).where(UserRow.email == email)
+        """The user with exactly this address, else the one whose email_key it shares (one
+        round trip, both by index). Exact first: a user whose key was made distinct when
+        look-alikes already existed (migration 0005) is still found by the address they use."""
+        exact = UserRow.email == email
+        query = (
+            select(UserRow)
+            .where(or_(exact, UserRow.email_key == email_key(email)))
+            .order_by(case((exact, 0), else_=1))
+            .limit(1)
+        )
         return _stored((await self._session.execute(query)).scalar_one_or_none())
 
     async def page(self, *, where: UserFilter, after: Cursor | None, limit: int) -> Sequence[User]:
@@ -91,6 +100,7 @@ class UserRepository:
         row = UserRow(
             id=new_id(),
             email=email,
+            email_key=email_key(email),
             password_hash=password_hash,
             display_name=display_name,
             role=role,
@@ -110,6 +120,12 @@ class UserRepository:
             .where(UserRow.id == user.id)
             .values(
                 email=user.email,
+                # Recomputed only when the address changes: a key made distinct by migration
+                # 0005 stays so, or the user could not save anything else.
+                email_key=case(
+                    (UserRow.email == user.email, UserRow.email_key),
+                    else_=email_key(user.email),
+                ),
                 display_name=user.display_name,
                 role=user.role,
                 state=user.state,

@@ -10,7 +10,9 @@ from typing import Final
 import regex
 from email_validator import EmailNotValidError, validate_email
 
+# email_key is a domain rule (repositories enforce it); re-exported for the services' callers.
 from server.domain import Principal
+from server.domain import email_key as email_key
 from server.errors import InvalidArgument
 
 MAX_EMAIL_LENGTH = 320
@@ -70,21 +72,6 @@ def is_single_script(text: str) -> bool:
         if not resolved:
             return False
     return True
-
-
-def email_key(email: str) -> str:
-    """The form two addresses that look alike share, for uniqueness: NFKC, then Unicode case
-    folding, then NFKC again (folding can undo the normal form). Takes `normalize_email`'s result.
-
-    `normalize_email` returns the address as the user wrote it, trimmed, NFC (email_validator's
-    normalisation) and lower-cased with `str.lower()`: what mail is sent to and shown. This key
-    also maps compatibility forms together (fullwidth K, U+FF4B, becomes k) and folds case the
-    Unicode way (sharp s becomes ss, Greek final sigma the medial one), so the fullwidth-k
-    `known@x.io`, `STRASSE@x.io` and upper-case Greek `ODOS` collide with `known@x.io`,
-    `straße@x.io` and the lower-case Greek one.
-    """
-    folded = unicodedata.normalize("NFKC", email).casefold()
-    return unicodedata.normalize("NFKC", folded)
 
 
 def normalize_email(raw: str, *, field: str = "email") -> str:

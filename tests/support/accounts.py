@@ -16,7 +16,7 @@ from functools import cache
 import argon2
 
 from server.app import Application
-from server.domain import Role, UserState
+from server.domain import Role, UserState, email_key
 from server.repositories.models import UserRow
 from server.repositories.users import UserRepository
 from tests.support.flows import PASSWORD
@@ -63,6 +63,7 @@ async def insert_users_with_ids(app: Application, users_by_id: Mapping[uuid.UUID
                 UserRow(
                     id=user_id,
                     email=email,
+                    email_key=email_key(email),
                     password_hash=password_hash(),
                     display_name="Lagging",
                     role=Role.USER,

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006"
-down_revision = "0004"  # re-pointed at 0005 (email_key) when that lands
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
