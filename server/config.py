@@ -125,8 +125,17 @@ class Settings(BaseSettings):
         description="Threads hashing passwords; 0 means one per CPU this process may run on "
         "(set it to the container's CPU limit when that is lower).",
     )
+    login_failures_per_account_and_ip: int = Field(
+        10,
+        ge=1,
+        description="Wrong passwords for one account from one client IP (its /64 for IPv6) per "
+        "window before RESOURCE_EXHAUSTED.",
+    )
     login_failures_per_account: int = Field(
-        10, ge=1, description="Failed logins per account per window before RESOURCE_EXHAUSTED."
+        100,
+        ge=1,
+        description="Wrong passwords for one account from all IPs per window (NIST 800-63B's "
+        "ceiling), so that a third party cannot cheaply lock the owner out.",
     )
     login_failures_per_ip: int = Field(
         100, ge=1, description="Failed logins per client IP per window before RESOURCE_EXHAUSTED."
@@ -145,6 +154,12 @@ class Settings(BaseSettings):
     )
     signups_per_ip: int = Field(20, ge=1, description="CreateUser calls per client IP per window.")
     signup_window_seconds: int = Field(3600, ge=1, description="Window of the sign-up counter.")
+    email_changes_per_user: int = Field(
+        5, ge=1, description="Email changes a user may attempt on their own account per window."
+    )
+    email_change_window_seconds: int = Field(
+        3600, ge=1, description="Window of the per-user email-change counter."
+    )
     trusted_proxies: list[str] = Field(
         default_factory=list,
         description="Peers (IPs or CIDRs) whose x-forwarded-for is believed; JSON list.",

@@ -39,6 +39,7 @@ ACCESS_TTL = dt.timedelta(minutes=15)
 REFRESH_TTL = dt.timedelta(days=30)
 REUSE_GRACE = dt.timedelta(seconds=10)
 LOGIN_FAILURES = 5
+EMAIL_CHANGES = 3
 # The cheapest argon2id the library accepts: a hash costs microseconds, not 30 ms.
 TINY_ARGON2: dict[str, int] = {"memory_kib": 8, "time_cost": 1, "parallelism": 1}
 
@@ -73,6 +74,8 @@ def limits() -> Limits:
         login_ip=Limit("login_ip", 100, 900),
         signup_ip=Limit("signup_ip", 100, 3600),
         service_client=Limit("service_client", LOGIN_FAILURES, 900),
+        login_account_ip=Limit("login_account_ip", LOGIN_FAILURES, 900),
+        email_change=Limit("email_change", EMAIL_CHANGES, 3600),
     )
 
 
@@ -113,6 +116,7 @@ async def services_in_memory(keys_dir: Path) -> AsyncIterator[InMemoryServices]:
             limiter=limiter,
             limits=limits(),
             page_tokens=page_tokens,
+            fingerprint_key=b"unit-test fingerprint key",
             clock=clock,
         )
         service_accounts = ServiceAccountService(
