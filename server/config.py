@@ -152,7 +152,12 @@ class Settings(BaseSettings):
     service_token_failures_per_client: int = Field(
         10, ge=1, description="Failed IssueServiceToken calls per client id per login window."
     )
-    signups_per_ip: int = Field(20, ge=1, description="CreateUser calls per client IP per window.")
+    signups_per_ip: int = Field(
+        20,
+        ge=1,
+        description="CreateUser calls per client IP (its /64 for IPv6) per window; "
+        "administrators and users:write services are exempt.",
+    )
     signup_window_seconds: int = Field(3600, ge=1, description="Window of the sign-up counter.")
     email_changes_per_user: int = Field(
         5, ge=1, description="Email changes a user may attempt on their own account per window."

@@ -66,6 +66,7 @@ class InMemoryServices:
     service_accounts: ServiceAccountService
     revocations: RevocationStore
     hasher: PasswordHasher
+    page_tokens: PageTokens
 
 
 def limits() -> Limits:
@@ -80,7 +81,10 @@ def limits() -> Limits:
 
 
 @asynccontextmanager
-async def services_in_memory(keys_dir: Path) -> AsyncIterator[InMemoryServices]:
+async def services_in_memory(
+    keys_dir: Path, *, limits_used: Limits | None = None
+) -> AsyncIterator[InMemoryServices]:
+    """`limits_used`: the brute-force limits, when a test needs other than `limits()`."""
     units, clock = MemoryUnitOfWorkFactory(), FakeClock()
     generate_key(keys_dir, SigningAlgorithm.EDDSA, now=clock())
     keys = load_key_set(keys_dir, SigningAlgorithm.EDDSA, access_token_ttl=ACCESS_TTL, now=clock())
@@ -114,7 +118,7 @@ async def services_in_memory(keys_dir: Path) -> AsyncIterator[InMemoryServices]:
             cache=cache,
             revocations=revocations,
             limiter=limiter,
-            limits=limits(),
+            limits=limits_used or limits(),
             page_tokens=page_tokens,
             fingerprint_key=b"unit-test fingerprint key",
             clock=clock,
@@ -123,7 +127,7 @@ async def services_in_memory(keys_dir: Path) -> AsyncIterator[InMemoryServices]:
             units=units,
             codec=codec,
             limiter=limiter,
-            limits=limits(),
+            limits=limits_used or limits(),
             page_tokens=page_tokens,
             token_ttl=ACCESS_TTL,
             secret_grace=dt.timedelta(hours=1),
@@ -136,7 +140,7 @@ async def services_in_memory(keys_dir: Path) -> AsyncIterator[InMemoryServices]:
             verifier=CachingTokenVerifier(codec, max_entries=100),
             revocations=revocations,
             limiter=limiter,
-            limits=limits(),
+            limits=limits_used or limits(),
             access_ttl=ACCESS_TTL,
             refresh_ttl=REFRESH_TTL,
             reuse_grace=REUSE_GRACE,
@@ -144,7 +148,9 @@ async def services_in_memory(keys_dir: Path) -> AsyncIterator[InMemoryServices]:
             service_token_live=service_accounts.token_live,
         )
         try:
-            yield InMemoryServices(units, clock, users, auth, service_accounts, revocations, hasher)
+            yield InMemoryServices(
+                units, clock, users, auth, service_accounts, revocations, hasher, page_tokens
+            )
         finally:
             await cache.close()
             await revocations.close()
