@@ -20,13 +20,19 @@ NOTES: dict[tuple[grpc.StatusCode, Reason], str] = {
         "bytes that do not parse, invalid UTF-8"
     ),
     (grpc.StatusCode.INVALID_ARGUMENT, Reason.INVALID_CREDENTIALS): (
-        "ChangePassword's current password"
+        "the current password of ChangePassword, or of UpdateUser changing one's own email"
     ),
     (grpc.StatusCode.UNAUTHENTICATED, Reason.UNAUTHENTICATED): "generic",
     (grpc.StatusCode.PERMISSION_DENIED, Reason.NOT_ALLOWED): "another user's data",
     (grpc.StatusCode.PERMISSION_DENIED, Reason.SCOPE_NOT_GRANTED): "IssueServiceToken",
     (grpc.StatusCode.PERMISSION_DENIED, Reason.PERMISSION_DENIED): "generic",
     (grpc.StatusCode.NOT_FOUND, Reason.NOT_FOUND): "generic",
+    (grpc.StatusCode.ALREADY_EXISTS, Reason.REQUEST_ID_REUSED): (
+        "the request_id came with a different request"
+    ),
+    (grpc.StatusCode.PERMISSION_DENIED, Reason.ADMIN_REQUIRED): (
+        "also: only an administrator acts on an administrator"
+    ),
     (grpc.StatusCode.ALREADY_EXISTS, Reason.ALREADY_EXISTS): "generic",
     (grpc.StatusCode.RESOURCE_EXHAUSTED, Reason.RATE_LIMITED): "with RetryInfo",
     (grpc.StatusCode.UNAVAILABLE, Reason.DATABASE_UNAVAILABLE): (

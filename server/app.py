@@ -56,6 +56,7 @@ from server.servicers.auth import AuthServicer
 from server.servicers.service_accounts import ServiceAccountServicer
 from server.servicers.users import UserServicer
 from server.services.auth import AuthService
+from server.services.idempotency import fingerprint_key
 from server.services.limits import Limits
 from server.services.maintenance import purge_periodically
 from server.services.paging import PageTokens
@@ -172,7 +173,8 @@ async def built_services(
     )
     limiter = RateLimiter(redis, redis_keys, guard)
     limits = Limits.from_settings(settings)
-    page_tokens = PageTokens(page_token_secret(settings))
+    server_secret = page_token_secret(settings)
+    page_tokens = PageTokens(server_secret)
     # Password hashing is CPU-bound and releases the GIL: one thread per core.
     with ThreadPoolExecutor(
         max_workers=settings.hashing_threads or usable_cpus(),
@@ -194,6 +196,7 @@ async def built_services(
             limiter=limiter,
             limits=limits,
             page_tokens=page_tokens,
+            fingerprint_key=fingerprint_key(server_secret),
         )
         service_accounts = ServiceAccountService(
             units=units,

@@ -134,17 +134,17 @@ class Settings(BaseSettings):
         description="Threads hashing passwords; 0 means one per CPU this process may run on "
         "(set it to the container's CPU limit when that is lower).",
     )
-    login_failures_per_account: int = Field(
+    login_failures_per_account_and_ip: int = Field(
         10,
         ge=1,
-        description="Failed logins per account from one client address (an IPv6 /64) per window "
-        "before RESOURCE_EXHAUSTED.",
+        description="Wrong passwords for one account from one client IP (its /64 for IPv6) per "
+        "window before RESOURCE_EXHAUSTED.",
     )
-    login_failures_per_account_all_addresses: int = Field(
+    login_failures_per_account: int = Field(
         100,
         ge=1,
-        description="Failed logins per account from all addresses together per window (NIST "
-        "800-63B allows at most 100): a third party cannot lock the owner out cheaply.",
+        description="Wrong passwords for one account from all IPs per window (NIST 800-63B's "
+        "ceiling), so that a third party cannot cheaply lock the owner out.",
     )
     login_failures_per_ip: int = Field(
         100, ge=1, description="Failed logins per client IP per window before RESOURCE_EXHAUSTED."
@@ -161,8 +161,19 @@ class Settings(BaseSettings):
     service_token_failures_per_client: int = Field(
         10, ge=1, description="Failed IssueServiceToken calls per client id per login window."
     )
-    signups_per_ip: int = Field(20, ge=1, description="CreateUser calls per client IP per window.")
+    signups_per_ip: int = Field(
+        20,
+        ge=1,
+        description="CreateUser calls per client IP (its /64 for IPv6) per window; "
+        "administrators and users:write services are exempt.",
+    )
     signup_window_seconds: int = Field(3600, ge=1, description="Window of the sign-up counter.")
+    email_changes_per_user: int = Field(
+        5, ge=1, description="Email changes a user may attempt on their own account per window."
+    )
+    email_change_window_seconds: int = Field(
+        3600, ge=1, description="Window of the per-user email-change counter."
+    )
     trusted_proxies: list[str] = Field(
         default_factory=list,
         description="Peers (IPs or CIDRs) whose x-forwarded-for is believed; JSON list.",

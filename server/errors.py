@@ -33,7 +33,6 @@ class Reason(enum.StrEnum):
     PASSWORD_IS_EMAIL = enum.auto()
     PASSWORD_TOO_PREDICTABLE = enum.auto()
     PASSWORD_INVALID_CHARACTER = enum.auto()
-    REQUEST_ID_REUSED = enum.auto()
     INVALID_FILTER = enum.auto()
     INVALID_PAGE_TOKEN = enum.auto()
     INVALID_UPDATE_MASK = enum.auto()
@@ -63,6 +62,7 @@ class Reason(enum.StrEnum):
     NOT_FOUND = enum.auto()
     # ALREADY_EXISTS
     EMAIL_TAKEN = enum.auto()
+    REQUEST_ID_REUSED = enum.auto()
     ALREADY_EXISTS = enum.auto()
     # ABORTED
     ETAG_MISMATCH = enum.auto()

@@ -174,6 +174,7 @@ class UserServiceClient:
         role: Role | None = None,
         state: State | None = None,
         etag: str = "",
+        current_password: str = "",
         timeout: float | None = None,
         metadata: Metadata = (),
     ) -> user_pb2.User:
@@ -186,6 +187,7 @@ class UserServiceClient:
                 role=role,
                 state=state,
                 etag=etag,
+                current_password=current_password,
                 timeout=timeout,
                 metadata=metadata,
             )

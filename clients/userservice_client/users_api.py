@@ -98,13 +98,16 @@ class UserServiceMethods(ClientBase):
         role: Role | None = None,
         state: State | None = None,
         etag: str = "",
+        current_password: str = "",
         timeout: float | None = None,
         metadata: Metadata = (),
     ) -> user_pb2.User:
         """Changes the given fields (only those not None) of a user ("me" allowed).
 
         Role and state are for admins. With `etag`, AbortedError (ETAG_MISMATCH) when the user
-        changed since it was read.
+        changed since it was read. Changing one's own `email` needs `current_password`
+        (InvalidArgumentError, INVALID_CREDENTIALS, when wrong; RateLimitedError past
+        the per-user limit on email changes); it is ignored otherwise.
         """
         user = user_pb2.User(id=user_id, etag=etag)
         mask = field_mask_pb2.FieldMask()
@@ -120,7 +123,9 @@ class UserServiceMethods(ClientBase):
         if state is not None:
             user.state = state
             mask.paths.append("state")
-        request = user_pb2.UpdateUserRequest(user=user, update_mask=mask)
+        request = user_pb2.UpdateUserRequest(
+            user=user, update_mask=mask, current_password=current_password
+        )
         return await self._call(self._users.UpdateUser, request, timeout, metadata)
 
     async def delete_user(

@@ -79,6 +79,7 @@ class UserServicer(user_pb2_grpc.UserServiceServicer):
             user_changes(request),
             etag=request.user.etag,
             principal=authenticated_principal(),
+            current_password=request.current_password,
         )
         return user_to_proto(user)
 
@@ -94,6 +95,9 @@ class UserServicer(user_pb2_grpc.UserServiceServicer):
         self, request: user_pb2.ChangePasswordRequest, context: ServicerContext
     ) -> empty_pb2.Empty:
         await self._users.change_password(
-            request.current_password, request.new_password, principal=authenticated_principal()
+            request.current_password,
+            request.new_password,
+            principal=authenticated_principal(),
+            client=self._clients.resolve(context),
         )
         return _EMPTY

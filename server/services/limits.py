@@ -1,4 +1,10 @@
-"""The brute-force limits, built from settings (ARCHITECTURE.md, "Throttles")."""
+"""The brute-force limits, built from settings, and the counters each kind of attempt reserves.
+
+Password guesses at an account are counted twice: per (account, client IP) with a tight limit,
+and per account across all IPs with a much larger one (NIST 800-63B allows up to 100). A third
+party guessing from one address exhausts only its own (account, IP) budget, so it cannot lock
+the owner out cheaply; a distributed guesser still meets the per-account ceiling.
+"""
 
 from __future__ import annotations
 
@@ -25,35 +31,46 @@ class LoginAttempt:
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    login_account: Limit  # one account from one address
-    login_account_all: Limit  # one account from every address together
+    login_account: Limit  # one account from every address together (the loose ceiling)
     login_ip: Limit
     signup_ip: Limit
     service_client: Limit
+    login_account_ip: Limit  # one account from one address (the tight limit)
+    email_change: Limit
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Limits:
         window = settings.login_failure_window_seconds
         return cls(
             login_account=Limit("login_account", settings.login_failures_per_account, window),
-            login_account_all=Limit(
-                "login_account_all", settings.login_failures_per_account_all_addresses, window
-            ),
             login_ip=Limit("login_ip", settings.login_failures_per_ip, window),
             signup_ip=Limit("signup_ip", settings.signups_per_ip, settings.signup_window_seconds),
             service_client=Limit(
                 "service_client", settings.service_token_failures_per_client, window
             ),
+            login_account_ip=Limit(
+                "login_account_ip", settings.login_failures_per_account_and_ip, window
+            ),
+            email_change=Limit(
+                "email_change",
+                settings.email_changes_per_user,
+                settings.email_change_window_seconds,
+            ),
         )
 
+    def password_guess(self, account: str, ip: str) -> list[Check]:
+        """The counters one password check for `account` (a subject digest) from `ip` reserves:
+        tight per (account, client IP), loose per account. Reset both on a success."""
+        return [
+            (self.login_account_ip, f"{account}@{ip_subject(ip)}"),
+            (self.login_account, account),
+        ]
+
     def login_attempt(self, account_key: str, ip: str) -> LoginAttempt:
-        """Failures count per (account, address) with the tight limit, per account with a much
-        larger one (a third party cannot cheaply lock the owner out), and per address."""
-        account, address = subject_digest(account_key), ip_subject(ip)
-        mine = (self.login_account, subject_digest(f"{account_key}\x00{address}"))
-        everywhere = (self.login_account_all, account)
-        from_address = (self.login_ip, address)
-        return LoginAttempt((mine, everywhere, from_address), (mine, everywhere), from_address)
+        """A login's counters: the password guess's two, and the client address's own."""
+        guess = self.password_guess(subject_digest(account_key), ip)
+        from_address = (self.login_ip, ip_subject(ip))
+        return LoginAttempt((*guess, from_address), guess, from_address)
 
     @staticmethod
     async def succeeded(limiter: RateLimiter, attempt: LoginAttempt) -> None:
@@ -69,4 +86,4 @@ def rate_limited(retry_after: float) -> RateLimited:
     )
 
 
-__all__ = ["Limit", "Limits", "RateLimiter", "rate_limited"]
+__all__ = ["Check", "Limit", "Limits", "RateLimiter", "rate_limited"]

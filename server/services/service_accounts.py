@@ -17,12 +17,11 @@ import secrets
 import uuid
 from collections.abc import Sequence
 
-from server.cache.rate_limit import RateLimiter, subject_digest
+from server.cache.rate_limit import RateLimiter, ip_subject, subject_digest
 from server.clock import Clock
 from server.domain import (
     ClientInfo,
     IssuedSecret,
-    Scope,
     ServiceAccount,
     ServiceAccountChanges,
     ServiceAccountRecord,
@@ -31,9 +30,7 @@ from server.domain import (
 )
 from server.errors import (
     Aborted,
-    InvalidArgument,
     NotFound,
-    PermissionDenied,
     Reason,
     Unauthenticated,
 )
@@ -41,6 +38,7 @@ from server.security.tokens import AccessTokenCodec
 from server.services.inputs import check_display_name, parse_id, require_text
 from server.services.limits import Limits, rate_limited
 from server.services.paging import PageTokens, keyset_page, page_size
+from server.services.scopes import check_requested, check_scope_count, check_scopes
 from server.services.unit_of_work import ServiceAccountRepository, UnitOfWorkFactory
 
 CLIENT_ID_PREFIX = "svc_"
@@ -61,16 +59,6 @@ def account_not_found() -> NotFound:
 
 def secret_hash(secret: str) -> bytes:
     return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).digest()
-
-
-def check_scopes(raw: Sequence[str], *, field: str) -> tuple[str, ...]:
-    known = {scope.value for scope in Scope}
-    for value in raw:
-        if value not in known:
-            raise InvalidArgument.for_field(
-                field, f"unknown scope {value[:40]!r}; one of {', '.join(sorted(known))}"
-            )
-    return tuple(sorted(set(raw)))
 
 
 class ServiceAccountService:
@@ -204,13 +192,7 @@ class ServiceAccountService:
     ) -> TokenPair:
         require_text(client_id, field="client_id", max_length=MAX_CLIENT_ID_LENGTH)
         require_text(client_secret, field="client_secret", max_length=MAX_SECRET_LENGTH)
-        # Unknown client ids are counted too, so throttling reveals nothing about which exist.
-        counters = [
-            (self._limits.service_client, subject_digest(client_id)),
-            (self._limits.login_ip, client.ip),
-        ]
-        if wait := await self._limiter.retry_after(counters):
-            raise rate_limited(wait)
+        check_scope_count(scopes, field="scopes")
         presented = secret_hash(client_secret)
         async with self._units.read() as uow:
             record = await uow.service_accounts.get_by_client_id(client_id)
@@ -218,9 +200,8 @@ class ServiceAccountService:
         if record is None:
             hmac.compare_digest(presented, _DUMMY_HASH)  # the same work as a wrong secret
         if record is None or not _secret_matches(record, presented, now):
-            await self._limiter.hit(counters)
+            await self._count_failure(client_id, client)
             raise invalid_client()
-        await self._limiter.reset(*counters[0])
         account = record.account
         if account.state is not ServiceAccountState.ACTIVE:
             raise Unauthenticated(
@@ -239,6 +220,19 @@ class ServiceAccountService:
             session_id=None,
         )
 
+    async def _count_failure(self, client_id: str, client: ClientInfo) -> None:
+        """Only failures are throttled: a 256-bit secret cannot be guessed, so a correct one
+        always gets its token, and nobody can lock a service out by failing on its behalf. An
+        unknown client id is counted as a known one is, so throttling reveals nothing."""
+        wait = await self._limiter.reserve(
+            [
+                (self._limits.service_client, subject_digest(client_id)),
+                (self._limits.login_ip, ip_subject(client.ip)),
+            ]
+        )
+        if wait:
+            raise rate_limited(wait)
+
     async def token_live(self, subject: str, issued_at: dt.datetime) -> str | None:
         """The account's client id when its token issued at `issued_at` may still be honoured;
         None when the account is gone or disabled, or revoked its tokens since."""
@@ -254,19 +248,6 @@ class ServiceAccountService:
         if mark is not None and issued_at <= _whole_second(mark):
             return None
         return client_id
-
-
-def check_requested(requested: Sequence[str], held: Sequence[str]) -> tuple[str, ...]:
-    """The scopes to grant: all the account holds when none are asked for, else exactly those."""
-    if not requested:
-        return tuple(sorted(held))
-    missing = sorted(set(requested) - set(held))
-    if missing:
-        raise PermissionDenied(
-            f"this service account does not hold {', '.join(s[:40] for s in missing)}",
-            reason=Reason.SCOPE_NOT_GRANTED,
-        )
-    return tuple(sorted(set(requested)))
 
 
 async def _locked(

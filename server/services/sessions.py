@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 
 from server.cache.revocations import RevocationStore
@@ -11,7 +12,8 @@ from server.errors import NotFound, Reason
 from server.services.access import require_self_or_admin
 from server.services.inputs import parse_id, resolve_user_ref
 from server.services.paging import PageTokens, keyset_page, page_size
-from server.services.unit_of_work import UnitOfWorkFactory
+from server.services.unit_of_work import UnitOfWorkFactory, UserRepository
+from server.services.user_rules import require_may_act_on
 
 
 class SessionService:
@@ -48,9 +50,11 @@ class SessionService:
         session_id = parse_id(raw_id, field="session_id")
         async with self._units.transaction() as uow:
             found = await uow.sessions.get(session_id)
-            if found is None or found.user_id is None:
-                raise NotFound("no such session", reason=Reason.SESSION_NOT_FOUND)
-            require_self_or_admin(principal, found.user_id, Scope.SESSIONS_REVOKE)
+            # Another user's session is answered exactly as a random id: nobody learns which
+            # ids are sessions unless they may revoke any.
+            if found is None or found.user_id is None or not _may_see(principal, found.user_id):
+                raise session_not_found()
+            await self._require_may_act_on(uow.users, principal, found.user_id)
             await uow.sessions.revoke(session_id, reason=RevokeReason.REVOKED, now=self._clock())
         await self._revocations.announce([session_id])
 
@@ -58,7 +62,30 @@ class SessionService:
         user_id = resolve_user_ref(ref, principal, field="user_id")
         require_self_or_admin(principal, user_id, Scope.SESSIONS_REVOKE)
         async with self._units.transaction() as uow:
+            await self._require_may_act_on(uow.users, principal, user_id)
             revoked = await uow.sessions.revoke_all(
                 user_id, reason=RevokeReason.REVOKED, now=self._clock()
             )
         await self._revocations.announce(revoked)
+
+    @staticmethod
+    async def _require_may_act_on(
+        users: UserRepository, principal: Principal, user_id: uuid.UUID
+    ) -> None:
+        if principal.user_id == user_id or principal.is_admin:
+            return  # no read needed: the rule cannot refuse these
+        target = await users.get(user_id)
+        if target is not None:
+            require_may_act_on(principal, target.user)
+
+
+def session_not_found() -> NotFound:
+    return NotFound("no such session", reason=Reason.SESSION_NOT_FOUND)
+
+
+def _may_see(principal: Principal, user_id: uuid.UUID) -> bool:
+    return (
+        principal.user_id == user_id
+        or principal.is_admin
+        or principal.has_scope(Scope.SESSIONS_REVOKE)
+    )

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import uuid
 from collections.abc import Sequence
 
-from server.cache.rate_limit import RateLimiter, subject_digest
+from server.cache.rate_limit import RateLimiter, ip_subject, subject_digest
 from server.cache.revocations import RevocationStore
 from server.cache.users import UserCache, decode_user, encode_user
 from server.clock import Clock, utc_now
@@ -18,19 +17,11 @@ from server.domain import (
     RevokeReason,
     Role,
     Scope,
-    StoredUser,
     User,
     UserChanges,
     UserState,
 )
-from server.errors import (
-    Aborted,
-    AlreadyExists,
-    InvalidArgument,
-    NotFound,
-    PermissionDenied,
-    Reason,
-)
+from server.errors import AlreadyExists, PermissionDenied, Reason
 from server.security.password_policy import MAX_PASSWORD_LENGTH, PasswordPolicy
 from server.security.passwords import PasswordHasher
 from server.services.access import require_self_or_admin, require_user
@@ -38,22 +29,23 @@ from server.services.idempotency import IdempotentRequest, recorded_answer
 from server.services.inputs import (
     check_display_name,
     check_request_id,
+    email_key,
     normalize_email,
     require_text,
     resolve_user_ref,
 )
 from server.services.limits import Limits, rate_limited
 from server.services.paging import PageTokens, invalid_token, keyset_page, page_size
-from server.services.unit_of_work import UnitOfWorkFactory, UserRepository
+from server.services.unit_of_work import UnitOfWorkFactory
 from server.services.user_filter import parse_user_filter
-
-
-def user_not_found() -> NotFound:
-    return NotFound("no such user", reason=Reason.USER_NOT_FOUND)
-
-
-def etag_mismatch() -> Aborted:
-    return Aborted("the user changed since it was read; read it again", reason=Reason.ETAG_MISMATCH)
+from server.services.user_rules import (
+    changed_user,
+    locked_user,
+    password_changed_meanwhile,
+    signup_exempt,
+    user_not_found,
+    wrong_current_password,
+)
 
 
 class UserService:
@@ -68,6 +60,7 @@ class UserService:
         limiter: RateLimiter,
         limits: Limits,
         page_tokens: PageTokens,
+        fingerprint_key: bytes,
         clock: Clock = utc_now,
     ) -> None:
         self._units = units
@@ -78,6 +71,7 @@ class UserService:
         self._limiter = limiter
         self._limits = limits
         self._page_tokens = page_tokens
+        self._fingerprint_key = fingerprint_key
         self._clock = clock
 
     # -- creation ---------------------------------------------------------------------------
@@ -99,8 +93,8 @@ class UserService:
         role = role or Role.USER
         if role is not Role.USER and not (principal and principal.is_admin):
             raise PermissionDenied("only an administrator may create administrators")
-        if principal is None and (
-            wait := await self._limiter.consume(self._limits.signup_ip, client.ip)
+        if not signup_exempt(principal) and (
+            wait := await self._limiter.consume(self._limits.signup_ip, ip_subject(client.ip))
         ):
             raise rate_limited(wait)
         return await self._create(email, password, display_name, role, key, principal)
@@ -121,11 +115,12 @@ class UserService:
     ) -> User:
         self._policy.check(password, email=email)
         caller = principal.subject if principal else "anonymous"
-        # The password is left out: a fast hash of it must not sit in a table for a day.
+        # The password is covered too, by an HMAC under a server key (see idempotency.py).
+        fields = (email, password, display_name, role)
         request = (
             None
             if key is None
-            else IdempotentRequest.of("CreateUser", caller, key, email, display_name, role)
+            else IdempotentRequest.of(self._fingerprint_key, "CreateUser", caller, key, *fields)
         )
         if request is not None and (replay := await self._replay(request)):
             return replay
@@ -197,8 +192,15 @@ class UserService:
     # -- changes ----------------------------------------------------------------------------
 
     async def update_user(
-        self, ref: str, changes: UserChanges, *, etag: str, principal: Principal
+        self,
+        ref: str,
+        changes: UserChanges,
+        *,
+        etag: str,
+        principal: Principal,
+        current_password: str = "",
     ) -> User:
+        """`current_password` is required when a user changes their own email, ignored else."""
         user_id = resolve_user_ref(ref, principal, field="user.id")
         require_self_or_admin(principal, user_id, Scope.USERS_WRITE)
         if changes.role is not None and not principal.is_admin:
@@ -219,11 +221,18 @@ class UserService:
             if changes.display_name is None
             else check_display_name(changes.display_name, field="user.display_name")
         )
+        verified_hash = (
+            await self._verify_for_email_change(user_id, current_password)
+            if email is not None and principal.user_id == user_id
+            else None
+        )
         revoked: Sequence[uuid.UUID] = ()
         async with self._units.transaction() as uow:
-            current = (await _locked(uow.users, user_id, etag)).user
-            now = self._clock()
-            user = _changed(current, changes, name=name, email=email, now=now)
+            stored = await locked_user(uow.users, user_id, etag, principal)
+            if verified_hash is not None and stored.password_hash != verified_hash:
+                raise password_changed_meanwhile()
+            current, now = stored.user, self._clock()
+            user = changed_user(current, changes, name=name, email=email, now=now)
             await uow.users.save(user)
             # Tokens carry the role, and a disabled user must be refused at once.
             if user.role is not current.role or (
@@ -235,18 +244,35 @@ class UserService:
         await self._after_change(user_id, revoked, version=user.version)
         return user
 
+    async def _verify_for_email_change(self, user_id: uuid.UUID, password: str) -> str:
+        """The password hash `password` was verified against. Each attempt first reserves a slot
+        on the per-user email-change limit: whether an address is taken is an answer too, so
+        probing addresses is throttled like guessing passwords."""
+        require_text(password, field="current_password", max_length=MAX_PASSWORD_LENGTH)
+        if wait := await self._limiter.reserve([(self._limits.email_change, str(user_id))]):
+            raise rate_limited(wait)
+        async with self._units.read() as uow:
+            stored = await uow.users.get(user_id)
+        if stored is None:
+            raise user_not_found()
+        if not await self._hasher.verify(stored.password_hash, password):
+            raise wrong_current_password()
+        return stored.password_hash
+
     async def delete_user(self, ref: str, *, etag: str, principal: Principal) -> None:
         user_id = resolve_user_ref(ref, principal, field="id")
         require_self_or_admin(principal, user_id, Scope.USERS_WRITE)
         async with self._units.transaction() as uow:
-            await _locked(uow.users, user_id, etag)
+            await locked_user(uow.users, user_id, etag, principal)
             revoked = await uow.sessions.revoke_all(
                 user_id, reason=RevokeReason.USER_DELETED, now=self._clock()
             )
             await uow.users.delete(user_id)
         await self._after_change(user_id, revoked)
 
-    async def change_password(self, current: str, new: str, *, principal: Principal) -> None:
+    async def change_password(
+        self, current: str, new: str, *, principal: Principal, client: ClientInfo
+    ) -> None:
         user_id = require_user(principal)
         require_text(current, field="current_password", max_length=MAX_PASSWORD_LENGTH)
         async with self._units.read() as uow:
@@ -254,14 +280,14 @@ class UserService:
         if stored is None:
             raise user_not_found()
         email, old_hash = stored.user.email, stored.password_hash
-        account = [(self._limits.login_account, subject_digest(email))]
-        if wait := await self._limiter.retry_after(account):
+        # Reserved before verifying: N concurrent guesses get at most the budget verified.
+        checks = self._limits.password_guess(subject_digest(email_key(email)), client.ip)
+        if wait := await self._limiter.reserve(checks):
             raise rate_limited(wait)
         if not await self._hasher.verify(old_hash, current):
-            await self._limiter.hit(account)
-            raise InvalidArgument.for_field(
-                "current_password", "is not the current password", reason=Reason.INVALID_CREDENTIALS
-            )
+            raise wrong_current_password()
+        for limit, subject in checks:
+            await self._limiter.reset(limit, subject)
         self._policy.check(new, email=email, field="new_password")
         new_hash = await self._hasher.hash(new)
         async with self._units.transaction() as uow:
@@ -269,9 +295,7 @@ class UserService:
             if locked is None:
                 raise user_not_found()
             if not await uow.users.replace_password_hash(user_id, current=old_hash, new=new_hash):
-                raise Aborted(
-                    "the password changed meanwhile; try again", reason=Reason.CONCURRENT_CHANGE
-                )
+                raise password_changed_meanwhile()
             now = self._clock()
             user = locked.user
             await uow.users.save(
@@ -289,29 +313,3 @@ class UserService:
         no cache takes a version older than `version` (none at all after a deletion)."""
         await self._revocations.announce(revoked)
         await self._cache.invalidate(user_id, version=version)
-
-
-async def _locked(users: UserRepository, user_id: uuid.UUID, etag: str) -> StoredUser:
-    stored = await users.get_for_update(user_id)
-    if stored is None:
-        raise user_not_found()
-    if etag and etag != stored.user.etag:
-        raise etag_mismatch()
-    return stored
-
-
-def _changed(
-    user: User, changes: UserChanges, *, name: str | None, email: str | None, now: dt.datetime
-) -> User:
-    """`user` with the requested changes applied, as its next version; a new email is unverified."""
-    new_email = email is not None and email != user.email
-    return dataclasses.replace(
-        user,
-        display_name=user.display_name if name is None else name,
-        email=user.email if email is None else email,
-        email_verified=user.email_verified and not new_email,
-        role=changes.role or user.role,
-        state=changes.state or user.state,
-        version=user.version + 1,
-        updated_at=now,
-    )

@@ -271,7 +271,7 @@ async def test_every_rate_limit_key_in_redis_expires(
         names = [key.decode() if isinstance(key, bytes) else key for key in keys]
         assert {name.removeprefix(prefix).split(":")[0] for name in names} == {
             "login_account",
-            "login_account_all",
+            "login_account_ip",
             "login_ip",
             "signup_ip",
         }

@@ -65,6 +65,19 @@ async def test_a_user_signs_up_logs_in_and_manages_its_profile(app: Application)
         assert stale.value.reason == "ETAG_MISMATCH"
 
 
+async def test_changing_ones_own_email_through_the_sdk_needs_the_current_password(
+    app: Application,
+) -> None:
+    async with sdk_client(app) as client:
+        await signed_up(client, "mover")
+        wanted = unique_email("moved")
+        with pytest.raises(InvalidArgumentError) as wrong:
+            await client.update_user("me", email=wanted, current_password="not-my-password-at-all")
+        moved = await client.update_user("me", email=wanted, current_password=PASSWORD)
+        assert wrong.value.reason == "INVALID_CREDENTIALS"
+        assert moved.email == wanted
+
+
 async def test_create_user_with_the_same_request_id_returns_the_first_user(
     tmp_path: Path,
 ) -> None:

@@ -46,7 +46,7 @@ def settings(backend: Backend, tmp_path: Path) -> Settings:
     return settings_for_test(
         backend,
         tmp_path,
-        login_failures_per_account=LIMIT,
+        login_failures_per_account_and_ip=LIMIT,
         login_failures_per_ip=10_000,
         trusted_proxies=["127.0.0.1"],
     )

@@ -338,7 +338,7 @@ async def test_a_wrong_secret_and_an_unknown_client_id_answer_identically(
     assert answer(wrong) == answer(unknown)
 
 
-async def test_issue_service_token_is_throttled_per_client_id(
+async def test_only_failures_of_issue_service_token_are_throttled_per_client_id(
     backend: Backend, tmp_path: Path
 ) -> None:
     settings = settings_for_test(backend, tmp_path, service_token_failures_per_client=3)
@@ -349,8 +349,10 @@ async def test_issue_service_token_is_throttled_per_client_id(
         for _ in range(3):
             failed = await rpc_failure(issue(channel, client_id, "wrong"))
             assert failed.error_info.reason == "INVALID_CREDENTIALS"
-        limited = await rpc_failure(issue(channel, client_id, made.client_secret))
+        limited = await rpc_failure(issue(channel, client_id, "wrong"))
         assert_reason(limited, grpc.StatusCode.RESOURCE_EXHAUSTED, "RATE_LIMITED")
+        # The right secret cannot be guessed: nobody can lock a service out by failing for it.
+        assert (await issue(channel, client_id, made.client_secret)).access_token
         # An unknown client id is counted and throttled the same way.
         for _ in range(3):
             await rpc_failure(issue(channel, "svc_unknown", "wrong"))
@@ -358,7 +360,7 @@ async def test_issue_service_token_is_throttled_per_client_id(
         assert_reason(unknown, grpc.StatusCode.RESOURCE_EXHAUSTED, "RATE_LIMITED")
 
 
-async def test_issue_service_token_shares_the_per_ip_login_limit(
+async def test_failures_of_issue_service_token_share_the_per_ip_login_limit(
     backend: Backend, tmp_path: Path
 ) -> None:
     settings = settings_for_test(backend, tmp_path, login_failures_per_ip=4)
@@ -367,10 +369,10 @@ async def test_issue_service_token_shares_the_per_ip_login_limit(
         made = await create_account(channel, admin, ["users:read"])
         for n in range(4):
             await rpc_failure(issue(channel, f"svc_guess_{n}", "wrong"))
-        limited = await rpc_failure(
-            issue(channel, made.service_account.client_id, made.client_secret)
-        )
+        client_id = made.service_account.client_id
+        limited = await rpc_failure(issue(channel, client_id, "wrong"))
         assert_reason(limited, grpc.StatusCode.RESOURCE_EXHAUSTED, "RATE_LIMITED")
+        assert (await issue(channel, client_id, made.client_secret)).access_token
 
 
 async def test_after_rotation_both_secrets_work_during_the_grace_period_then_only_the_new(

@@ -37,10 +37,18 @@ User = user_pb2.User
 
 
 async def update(
-    channel: grpc.aio.Channel, caller: Caller, user: user_pb2.User, *paths: str
+    channel: grpc.aio.Channel,
+    caller: Caller,
+    user: user_pb2.User,
+    *paths: str,
+    current_password: str = "",
 ) -> user_pb2.User:
     return await users(channel).UpdateUser(
-        user_pb2.UpdateUserRequest(user=user, update_mask=field_mask_pb2.FieldMask(paths=paths)),
+        user_pb2.UpdateUserRequest(
+            user=user,
+            update_mask=field_mask_pb2.FieldMask(paths=paths),
+            current_password=current_password,
+        ),
         metadata=caller.metadata,
     )
 
@@ -181,7 +189,13 @@ async def test_an_email_change_is_normalised_and_a_taken_email_is_refused(
     before = await get_me(channel, caller.tokens.access_token)
     wanted = unique_email("moved")
 
-    moved = await update(channel, caller, User(id="me", email=f"  {wanted.upper()} "), "email")
+    moved = await update(
+        channel,
+        caller,
+        User(id="me", email=f"  {wanted.upper()} "),
+        "email",
+        current_password=caller.account.password,
+    )
 
     assert moved.email == wanted
     assert not moved.email_verified
@@ -189,7 +203,13 @@ async def test_an_email_change_is_normalised_and_a_taken_email_is_refused(
     assert [getattr(moved, f) for f in unchanged] == [getattr(before, f) for f in unchanged]
     assert (await login(channel, wanted)).access_token
     taken = await rpc_failure(
-        update(channel, caller, User(id="me", email=other.account.email.upper()), "email")
+        update(
+            channel,
+            caller,
+            User(id="me", email=other.account.email.upper()),
+            "email",
+            current_password=caller.account.password,
+        )
     )
     assert_refused(taken, grpc.StatusCode.ALREADY_EXISTS, "EMAIL_TAKEN")
     assert (await get_me(channel, caller.tokens.access_token)).email == wanted

@@ -39,6 +39,7 @@ ACCESS_TTL = dt.timedelta(minutes=15)
 REFRESH_TTL = dt.timedelta(days=30)
 REUSE_GRACE = dt.timedelta(seconds=10)
 LOGIN_FAILURES = 5
+EMAIL_CHANGES = 3
 # The cheapest argon2id the library accepts: a hash costs microseconds, not 30 ms.
 TINY_ARGON2: dict[str, int] = {"memory_kib": 8, "time_cost": 1, "parallelism": 1}
 
@@ -65,20 +66,25 @@ class InMemoryServices:
     service_accounts: ServiceAccountService
     revocations: RevocationStore
     hasher: PasswordHasher
+    page_tokens: PageTokens
 
 
 def limits() -> Limits:
     return Limits(
         login_account=Limit("login_account", LOGIN_FAILURES, 900),
-        login_account_all=Limit("login_account_all", 10 * LOGIN_FAILURES, 900),
         login_ip=Limit("login_ip", 100, 900),
         signup_ip=Limit("signup_ip", 100, 3600),
         service_client=Limit("service_client", LOGIN_FAILURES, 900),
+        login_account_ip=Limit("login_account_ip", LOGIN_FAILURES, 900),
+        email_change=Limit("email_change", EMAIL_CHANGES, 3600),
     )
 
 
 @asynccontextmanager
-async def services_in_memory(keys_dir: Path) -> AsyncIterator[InMemoryServices]:
+async def services_in_memory(
+    keys_dir: Path, *, limits_used: Limits | None = None
+) -> AsyncIterator[InMemoryServices]:
+    """`limits_used`: the brute-force limits, when a test needs other than `limits()`."""
     units, clock = MemoryUnitOfWorkFactory(), FakeClock()
     generate_key(keys_dir, SigningAlgorithm.EDDSA, now=clock())
     keys = load_key_set(keys_dir, SigningAlgorithm.EDDSA, access_token_ttl=ACCESS_TTL, now=clock())
@@ -112,15 +118,16 @@ async def services_in_memory(keys_dir: Path) -> AsyncIterator[InMemoryServices]:
             cache=cache,
             revocations=revocations,
             limiter=limiter,
-            limits=limits(),
+            limits=limits_used or limits(),
             page_tokens=page_tokens,
+            fingerprint_key=b"unit-test fingerprint key",
             clock=clock,
         )
         service_accounts = ServiceAccountService(
             units=units,
             codec=codec,
             limiter=limiter,
-            limits=limits(),
+            limits=limits_used or limits(),
             page_tokens=page_tokens,
             token_ttl=ACCESS_TTL,
             secret_grace=dt.timedelta(hours=1),
@@ -133,7 +140,7 @@ async def services_in_memory(keys_dir: Path) -> AsyncIterator[InMemoryServices]:
             verifier=CachingTokenVerifier(codec, max_entries=100),
             revocations=revocations,
             limiter=limiter,
-            limits=limits(),
+            limits=limits_used or limits(),
             access_ttl=ACCESS_TTL,
             refresh_ttl=REFRESH_TTL,
             reuse_grace=REUSE_GRACE,
@@ -141,7 +148,9 @@ async def services_in_memory(keys_dir: Path) -> AsyncIterator[InMemoryServices]:
             service_token_live=service_accounts.token_live,
         )
         try:
-            yield InMemoryServices(units, clock, users, auth, service_accounts, revocations, hasher)
+            yield InMemoryServices(
+                units, clock, users, auth, service_accounts, revocations, hasher, page_tokens
+            )
         finally:
             await cache.close()
             await revocations.close()

@@ -70,7 +70,7 @@ async def test_a_repeated_request_id_replays_the_first_answer(svc: InMemoryServi
 async def test_a_request_id_reused_for_another_request_is_refused(svc: InMemoryServices) -> None:
     await create(svc, "ada@example.com", request_id=REQUEST_1)
     failure = await refusal(create(svc, "bob@example.com", request_id=REQUEST_1))
-    assert isinstance(failure, InvalidArgument)
+    assert isinstance(failure, AlreadyExists)
     assert failure.reason == "REQUEST_ID_REUSED"
     assert len(svc.units.state.users) == 1
 
@@ -170,12 +170,20 @@ async def test_a_new_email_is_unverified_and_a_taken_one_is_refused(svc: InMemor
 
     taken = await refusal(
         svc.users.update_user(
-            "me", UserChanges(email="bob@example.com"), etag="", principal=principal
+            "me",
+            UserChanges(email="bob@example.com"),
+            etag="",
+            principal=principal,
+            current_password=PASSWORD,
         )
     )
     assert taken.reason == "EMAIL_TAKEN"
     moved = await svc.users.update_user(
-        "me", UserChanges(email="Ada@Elsewhere.example"), etag="", principal=principal
+        "me",
+        UserChanges(email="Ada@Elsewhere.example"),
+        etag="",
+        principal=principal,
+        current_password=PASSWORD,
     )
     assert (moved.email, moved.email_verified) == ("ada@elsewhere.example", False)
 
@@ -197,7 +205,7 @@ async def test_changing_the_password_ends_the_other_sessions_only(svc: InMemoryS
     here, principal = await signed_in(svc, "ada@example.com")
     elsewhere, _ = await signed_in(svc, "ada@example.com")
 
-    await svc.users.change_password(PASSWORD, NEW_PASSWORD, principal=principal)
+    await svc.users.change_password(PASSWORD, NEW_PASSWORD, principal=principal, client=CLIENT)
 
     assert await svc.auth.authenticate(here.access_token) == principal
     assert (await refusal(svc.auth.authenticate(elsewhere.access_token))).reason == (
@@ -212,7 +220,9 @@ async def test_changing_the_password_ends_the_other_sessions_only(svc: InMemoryS
 async def test_a_wrong_current_password_changes_nothing(svc: InMemoryServices) -> None:
     ada = await create(svc, "ada@example.com")
     _, principal = await signed_in(svc, "ada@example.com")
-    failure = await refusal(svc.users.change_password("wrong", NEW_PASSWORD, principal=principal))
+    failure = await refusal(
+        svc.users.change_password("wrong", NEW_PASSWORD, principal=principal, client=CLIENT)
+    )
     assert isinstance(failure, InvalidArgument)
     assert failure.reason == "INVALID_CREDENTIALS"
     assert svc.units.state.users[ada.id].user == ada

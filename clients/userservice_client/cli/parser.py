@@ -109,7 +109,7 @@ def _add_users(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     update = _command(sub, "update", user_commands.update, Access.REQUIRED, "change a user")
     update.add_argument("id", metavar="ID|me")
     update.add_argument("--display-name")
-    update.add_argument("--email")
+    update.add_argument("--email", help="with id me, asks for your current password")
     update.add_argument("--role", choices=sorted(user_commands.ROLES))
     update.add_argument("--state", choices=sorted(user_commands.STATES))
     update.add_argument("--etag", help="fail if the user changed since it had this etag")

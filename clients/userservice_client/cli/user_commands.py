@@ -73,6 +73,9 @@ def update(ctx: Context) -> int:
     args = ctx.args
     if all(v is None for v in (args.display_name, args.email, args.role, args.state)):
         raise usage_error("nothing to update: give --display-name, --email, --role or --state")
+    # Changing one's own email needs the current password (read like every other password).
+    own_email = args.email is not None and args.id == "me"
+    current = read_password("Current password: ") if own_email else ""
     user = ctx.client.update_user(
         args.id,
         display_name=args.display_name,
@@ -80,6 +83,7 @@ def update(ctx: Context) -> int:
         role=None if args.role is None else ROLES[args.role],
         state=None if args.state is None else STATES[args.state],
         etag=args.etag or "",
+        current_password=current,
     )
     _show_user(ctx, user, f"updated user {user.email}")
     return 0

@@ -237,6 +237,11 @@ class UpdateUserRequest(_message.Message):
 
     USER_FIELD_NUMBER: _builtins.int
     UPDATE_MASK_FIELD_NUMBER: _builtins.int
+    CURRENT_PASSWORD_FIELD_NUMBER: _builtins.int
+    current_password: _builtins.str
+    """Required when a user changes their own email (a wrong one: INVALID_ARGUMENT,
+    INVALID_CREDENTIALS); ignored otherwise.
+    """
     @_builtins.property
     def user(self) -> Global___User:
         """`id` names the user ("me" allowed); the fields named in `update_mask` are copied from here."""
@@ -250,10 +255,11 @@ class UpdateUserRequest(_message.Message):
         *,
         user: Global___User | None = ...,
         update_mask: _field_mask_pb2.FieldMask | None = ...,
+        current_password: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["update_mask", b"update_mask", "user", b"user"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["update_mask", b"update_mask", "user", b"user"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["current_password", b"current_password", "update_mask", b"update_mask", "user", b"user"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
