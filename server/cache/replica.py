@@ -1,4 +1,4 @@
-"""In-process copies of the revoked-session set and of recently read users (DESIGN §10).
+"""In-process copies of the revoked-session set and of recently read users.
 
 Kept current by the Redis events channel: every replica hears every revocation and user change.
 A replica trusts its copies only while it is *live*: subscribed, loaded from the database after

@@ -1,4 +1,4 @@
-"""The brute-force limits of DESIGN §4, built from settings."""
+"""The brute-force limits (ARCHITECTURE.md, "Where each rule lives"), built from settings."""
 
 from __future__ import annotations
 
