@@ -21,10 +21,11 @@ run: $(STAMP) ## start the service on the embedded default (SQLite + in-process 
 test: $(STAMP) ## run the whole test suite
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-lint: $(STAMP) proto-check buf-lint ## ruff, mypy --strict, proto drift, buf lint, hadolint
+lint: $(STAMP) proto-check buf-lint ## ruff, mypy --strict, import contracts, proto drift, buf lint, hadolint
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BIN)/hadolint Dockerfile
 
 fmt: $(STAMP)
@@ -50,4 +51,4 @@ bench-growth: $(STAMP) ## ListUsers and GetUser misses at 10k vs 1M users (Postg
 	$(BIN)/python -m bench.growth
 
 clean:
-	rm -rf $(VENV) .tools .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) .tools .mypy_cache .pytest_cache .ruff_cache .import_linter_cache

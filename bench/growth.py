@@ -1,6 +1,6 @@
 """`python -m bench.growth`: does a ListUsers page or a GetUser cache miss slow down as users grow?
 
-DESIGN §10: each should take at most 1.2 times as long at 1M users as at 10k.
+The target: each should take at most 1.2 times as long at 1M users as at 10k.
 Needs PostgreSQL and Redis. Rows are inserted in bulk (COPY, time-ordered ids as the service mints
 them, then VACUUM ANALYZE); the server (production mode, its own process caches off so every
 GetUser of a new id misses) is measured with sequential calls from one client, reporting median

@@ -1,8 +1,11 @@
 """The composition root: builds everything inside the running loop and tears down in reverse.
 
-Order: engine → migrations (development) → Redis → signing keys → hashing pool → services →
-metrics → interceptors → server. Nothing here runs at import time; tests build the same graph with
-their own settings, and CLI commands (create-admin) build the part they need.
+In order, each step a function: `connected` (engine → migrations in development → Redis),
+`build_adapters` (signing keys, database, the caches over Redis), `build_services`
+(server/wiring.py, with the hashing pool of `built_services`), then background tasks, metrics,
+health, and `build_server` (server/serving.py: the call pipeline and the servicers). Nothing here
+runs at import time; tests build the same graph with their own settings, and operators' commands
+use `offline_services` (everything but the server).
 """
 
 from __future__ import annotations
@@ -10,18 +13,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import hashlib
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
-from typing import Any
 
 import grpc.aio
 import structlog
-from grpc_health.v1 import health_pb2_grpc
-from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from server.cache.client import Redis, create_redis
@@ -44,61 +43,17 @@ from server.observability.metrics import (
 from server.repositories import migrations
 from server.repositories.database import Database, create_engine
 from server.repositories.unit_of_work import SqlUnitOfWorkFactory
-from server.rpc.access_log import AccessLog
-from server.rpc.caller_address import ClientResolver
-from server.rpc.pipeline import CallPipeline, PipelineRegistry
 from server.security.keys import CLOCK_LEEWAY, generate_key, load_key_set
-from server.security.password_policy import PasswordPolicy
 from server.security.passwords import PasswordHasher, lower_thread_priority, usable_cpus
-from server.security.token_cache import CachingTokenVerifier
 from server.security.tokens import AccessTokenCodec
-from server.servicers.auth import AuthServicer
-from server.servicers.service_accounts import ServiceAccountServicer
-from server.servicers.users import UserServicer
-from server.services.auth import AuthService
-from server.services.idempotency import fingerprint_key
-from server.services.limits import Limits
 from server.services.maintenance import purge_periodically
-from server.services.paging import PageTokens
-from server.services.service_accounts import ServiceAccountService
-from server.services.sessions import SessionService
-from server.services.users import UserService
+from server.serving import APPLICATION_SERVICES, USER_SERVICE, build_server
 from server.tasks import cancel_and_wait
 from server.tls import server_credentials
-from server.transport import bind, create_server
-from userservice.v1 import auth_pb2, auth_pb2_grpc, service_account_pb2, user_pb2, user_pb2_grpc
-from userservice.v1 import service_account_pb2_grpc as sa_pb2_grpc
+from server.transport import bind
+from server.wiring import Adapters, Services, build_services
 
-USER_SERVICE = user_pb2.DESCRIPTOR.services_by_name["UserService"].full_name
-AUTH_SERVICE = auth_pb2.DESCRIPTOR.services_by_name["AuthService"].full_name
-SERVICE_ACCOUNT_SERVICE = service_account_pb2.DESCRIPTOR.services_by_name[
-    "ServiceAccountService"
-].full_name
-APPLICATION_SERVICES = (USER_SERVICE, AUTH_SERVICE, SERVICE_ACCOUNT_SERVICE)
-HEALTH_SERVICE = "grpc.health.v1.Health"
 PURGE_INTERVAL_SECONDS = 3600.0
-
-
-@dataclass(frozen=True, slots=True)
-class Services:
-    db: Database
-    units: SqlUnitOfWorkFactory
-    users: UserService
-    auth: AuthService
-    sessions: SessionService
-    revocations: RevocationStore
-    codec: AccessTokenCodec
-    redis_guard: RedisGuard
-    replica: LocalReplica
-    service_accounts: ServiceAccountService
-    limiter: RateLimiter
-
-
-def page_token_secret(settings: Settings) -> bytes:
-    if settings.page_token_secret is not None:
-        return settings.page_token_secret.get_secret_value().encode()
-    # Development only (production requires the setting): stable across restarts and workers.
-    return hashlib.sha256(f"userservice-development:{settings.database_url}".encode()).digest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,10 +84,20 @@ async def readiness_problem(engine: AsyncEngine) -> str | None:
 
 
 @contextlib.asynccontextmanager
-async def built_services(
-    settings: Settings, engine: AsyncEngine, redis: Redis
-) -> AsyncIterator[Services]:
-    """Keys, the hashing pool, caches and services (no server): shared by serve and the CLI."""
+async def connected(settings: Settings) -> AsyncIterator[tuple[AsyncEngine, Redis]]:
+    """The engine (the schema migrated to head in development) and the Redis client."""
+    async with AsyncExitStack() as stack:
+        engine = create_engine(settings)
+        stack.push_async_callback(engine.dispose)
+        if settings.should_migrate_on_start:
+            await migrations.upgrade_to_head(engine)
+        redis = create_redis(settings)
+        stack.push_async_callback(redis.aclose)
+        yield engine, redis
+
+
+def build_adapters(settings: Settings, engine: AsyncEngine, redis: Redis) -> Adapters:
+    """Signing keys (one generated in development), the database, and the caches over Redis."""
     access_ttl = dt.timedelta(seconds=settings.access_token_ttl_seconds)
     now = utc_now()
     if not settings.is_production and not any(settings.keys_dir.glob("*.pem")):
@@ -172,9 +137,24 @@ async def built_services(
         redis, redis_keys, guard, replica, ttl_seconds=settings.user_cache_redis_ttl_seconds
     )
     limiter = RateLimiter(redis, redis_keys, guard)
-    limits = Limits.from_settings(settings)
-    server_secret = page_token_secret(settings)
-    page_tokens = PageTokens(server_secret)
+    return Adapters(
+        db=db,
+        units=units,
+        codec=codec,
+        replica=replica,
+        revocations=revocations,
+        user_cache=user_cache,
+        limiter=limiter,
+        redis_guard=guard,
+    )
+
+
+@contextlib.asynccontextmanager
+async def built_services(
+    settings: Settings, engine: AsyncEngine, redis: Redis
+) -> AsyncIterator[Services]:
+    """Adapters, the hashing pool and the services (no server): shared by serve and the CLI."""
+    adapters = build_adapters(settings, engine, redis)
     # Password hashing is CPU-bound and releases the GIL: one thread per core.
     with ThreadPoolExecutor(
         max_workers=settings.hashing_threads or usable_cpus(),
@@ -187,62 +167,21 @@ async def built_services(
             parallelism=settings.argon2_parallelism,
             executor=pool,
         )
-        users = UserService(
-            units=units,
-            hasher=hasher,
-            policy=PasswordPolicy(min_length=settings.password_min_length),
-            cache=user_cache,
-            revocations=revocations,
-            limiter=limiter,
-            limits=limits,
-            page_tokens=page_tokens,
-            fingerprint_key=fingerprint_key(server_secret),
-        )
-        service_accounts = ServiceAccountService(
-            units=units,
-            codec=codec,
-            limiter=limiter,
-            limits=limits,
-            page_tokens=page_tokens,
-            # Never longer than user tokens: signing keys are retained for that long.
-            token_ttl=min(dt.timedelta(seconds=settings.service_token_ttl_seconds), access_ttl),
-            secret_grace=dt.timedelta(seconds=settings.service_secret_grace_seconds),
-            clock=utc_now,
-        )
-        auth = AuthService(
-            units=units,
-            hasher=hasher,
-            codec=codec,
-            verifier=CachingTokenVerifier(codec, max_entries=settings.verified_token_cache_size),
-            revocations=revocations,
-            limiter=limiter,
-            limits=limits,
-            access_ttl=access_ttl,
-            refresh_ttl=dt.timedelta(seconds=settings.refresh_token_ttl_seconds),
-            reuse_grace=dt.timedelta(seconds=settings.refresh_reuse_grace_seconds),
-            clock=utc_now,
-            service_token_live=service_accounts.token_live,
-        )
         try:
-            sessions = SessionService(
-                units=units, revocations=revocations, page_tokens=page_tokens, clock=utc_now
-            )
-            yield Services(
-                db,
-                units,
-                users,
-                auth,
-                sessions,
-                revocations,
-                codec,
-                guard,
-                replica,
-                service_accounts,
-                limiter,
-            )
+            yield build_services(settings, adapters, hasher)
         finally:
-            await user_cache.close()
-            await revocations.close()
+            await adapters.user_cache.close()
+            await adapters.revocations.close()
+
+
+@contextlib.asynccontextmanager
+async def offline_services(settings: Settings) -> AsyncIterator[Services]:
+    """Everything but the server, for operators' commands; nothing runs in the background."""
+    async with (
+        connected(settings) as (engine, redis),
+        built_services(settings, engine, redis) as services,
+    ):
+        yield services
 
 
 def dependency_state(services: Services) -> DependencyState:
@@ -253,6 +192,7 @@ def dependency_state(services: Services) -> DependencyState:
         revocation_database_checks=lambda: services.revocations.database_checks,
         revocation_backstop_waits=lambda: services.revocations.backstop_waits,
         rate_limit_local_decisions=lambda: services.limiter.local_decisions,
+        redis_failures=lambda: services.redis_guard.failures,
     )
 
 
@@ -263,13 +203,7 @@ async def running_application(
     """Starts userservice; on exit: NOT_SERVING, drain within the grace period, close pools."""
     log: structlog.typing.FilteringBoundLogger = structlog.get_logger("userservice")
     async with AsyncExitStack() as stack:
-        engine = create_engine(settings)
-        stack.push_async_callback(engine.dispose)
-        if settings.should_migrate_on_start:
-            await migrations.upgrade_to_head(engine)
-
-        redis = create_redis(settings)
-        stack.push_async_callback(redis.aclose)
+        engine, redis = await stack.enter_async_context(connected(settings))
         services = await stack.enter_async_context(built_services(settings, engine, redis))
         await services.revocations.resync()
         replication = asyncio.create_task(services.replica.run(), name="replication")
@@ -298,35 +232,7 @@ async def running_application(
         )
         await health.hold()
 
-        pipeline = CallPipeline(
-            metrics=metrics,
-            access_log=AccessLog(log, level=settings.log_level, json_lines=settings.json_logs),
-            authenticate=services.auth.authenticate,
-            signup_enabled=settings.signup_enabled,
-            logger=log,
-        )
-        server = create_server(settings, reuse_port=reuse_port)
-        # The pipeline wraps every handler once, here, instead of running per call through
-        # grpc's interceptor chain (see server/rpc/pipeline.py for the measured reason).
-        registry: Any = PipelineRegistry(server, pipeline)
-        clients = ClientResolver(settings.trusted_proxies)
-        user_pb2_grpc.add_UserServiceServicer_to_server(
-            UserServicer(services.users, clients), registry
-        )
-        auth_pb2_grpc.add_AuthServiceServicer_to_server(
-            AuthServicer(services.auth, services.sessions, services.service_accounts, clients),
-            registry,
-        )
-        sa_pb2_grpc.add_ServiceAccountServiceServicer_to_server(
-            ServiceAccountServicer(services.service_accounts), registry
-        )
-        health_pb2_grpc.add_HealthServicer_to_server(health.servicer, registry)
-        reflection_pb2_grpc.add_ServerReflectionServicer_to_server(
-            reflection.aio.ReflectionServicer(  # type: ignore[attr-defined]
-                (*APPLICATION_SERVICES, HEALTH_SERVICE, reflection.SERVICE_NAME)
-            ),
-            registry,
-        )
+        server = build_server(settings, services, health, metrics, log, reuse_port=reuse_port)
         credentials = server_credentials(
             settings.tls_cert_file, settings.tls_key_file, settings.tls_client_ca_file
         )
@@ -356,4 +262,12 @@ async def running_application(
         log.info("stopping", grace_seconds=settings.shutdown_grace_seconds)
 
 
-__all__ = ["Application", "Services", "built_services", "running_application"]
+__all__ = [
+    "APPLICATION_SERVICES",
+    "USER_SERVICE",
+    "Application",
+    "Services",
+    "built_services",
+    "offline_services",
+    "running_application",
+]

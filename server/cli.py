@@ -18,16 +18,15 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from pydantic import ValidationError
 
 from server import cli_service_accounts
-from server.app import built_services
-from server.cache.client import create_redis
+from server.cli_offline import run_offline
 from server.config import Settings, SigningAlgorithm
-from server.errors import DomainError
 from server.observability.logging import configure_logging
 from server.repositories import migrations
 from server.repositories.database import create_engine
 from server.runner import run_loop, serve, serve_workers
 from server.security.keys import generate_key
 from server.tls import channel_credentials
+from server.wiring import Services
 
 
 def load_settings(**overrides: object) -> Settings:
@@ -134,29 +133,15 @@ def _read_password(env_name: str) -> str:
 
 def _create_admin(args: argparse.Namespace) -> int:
     settings = load_settings()
-    configure_logging(level="WARNING", json_logs=settings.json_logs)
     password = _read_password("USERSERVICE_ADMIN_PASSWORD")
 
-    async def create() -> int:
-        engine = create_engine(settings)
-        redis = create_redis(settings)
-        try:
-            if settings.should_migrate_on_start:
-                await migrations.upgrade_to_head(engine)
-            async with built_services(settings, engine, redis) as services:
-                user = await services.users.bootstrap_admin(
-                    email=args.email, password=password, display_name=args.display_name
-                )
-        except DomainError as exc:
-            print(f"userservice: {exc.message} ({exc.reason})", file=sys.stderr)
-            return 1
-        finally:
-            await redis.aclose()
-            await engine.dispose()
+    async def create(services: Services) -> None:
+        user = await services.users.bootstrap_admin(
+            email=args.email, password=password, display_name=args.display_name
+        )
         print(f"created administrator {user.email} ({user.id})")
-        return 0
 
-    return asyncio.run(create())
+    return run_offline(settings, create)
 
 
 def _health(args: argparse.Namespace) -> int:

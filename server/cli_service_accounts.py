@@ -1,24 +1,19 @@
 """`userservice service-accounts create|list|rotate|disable|delete`: operators' commands.
 
-They build the services as `create-admin` does (no server, no token needed). A client secret is
-printed exactly once, by create and rotate; nothing stores it in clear.
+They run as `create-admin` does, through server/cli_offline.py (no server, no token needed). A
+client secret is printed exactly once, by create and rotate; nothing stores it in clear.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from collections.abc import Awaitable, Callable
 
-from server.app import Services, built_services
-from server.cache.client import create_redis
+from server.cli_offline import run_offline
 from server.config import Settings
 from server.domain import IssuedSecret, ServiceAccount, ServiceAccountChanges, ServiceAccountState
-from server.errors import DomainError
-from server.observability.logging import configure_logging
-from server.repositories import migrations
-from server.repositories.database import create_engine
+from server.wiring import Services
 
 Command = Callable[[Services, argparse.Namespace], Awaitable[None]]
 
@@ -74,25 +69,7 @@ async def _delete(services: Services, args: argparse.Namespace) -> None:
 
 
 def run_command(settings: Settings, command: Command, args: argparse.Namespace) -> int:
-    configure_logging(level="WARNING", json_logs=settings.json_logs)
-
-    async def run() -> int:
-        engine = create_engine(settings)
-        redis = create_redis(settings)
-        try:
-            if settings.should_migrate_on_start:
-                await migrations.upgrade_to_head(engine)
-            async with built_services(settings, engine, redis) as services:
-                await command(services, args)
-        except DomainError as exc:
-            print(f"userservice: {exc.message} ({exc.reason})", file=sys.stderr)
-            return 1
-        finally:
-            await redis.aclose()
-            await engine.dispose()
-        return 0
-
-    return asyncio.run(run())
+    return run_offline(settings, lambda services: command(services, args))
 
 
 def add_parser(

@@ -30,9 +30,10 @@ class RedisGuard:
         self._cooldown = cooldown_seconds
         self._retry_at = 0.0
         self._log = structlog.get_logger("userservice.redis")
-        self.failures = 0
-        # The outcome of the latest call that reached for Redis (exported as a metric).
+        # Exported as metrics: the outcome of the latest call that reached for Redis, and how
+        # many calls failed.
         self.reachable = True
+        self.failures = 0
 
     @property
     def available(self) -> bool:
@@ -45,8 +46,8 @@ class RedisGuard:
             async with asyncio.timeout(budget(self._timeout)):
                 result = await operation()
         except REDIS_ERRORS as exc:
-            self.failures += 1
             self.reachable = False
+            self.failures += 1
             if self._retry_at == 0.0 or self.available:
                 self._log.warning("redis unavailable; degrading", error=type(exc).__name__)
             self._retry_at = time.monotonic() + self._cooldown

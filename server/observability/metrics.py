@@ -93,6 +93,7 @@ class DependencyState:
     revocation_database_checks: Callable[[], int]
     revocation_backstop_waits: Callable[[], int]
     rate_limit_local_decisions: Callable[[], int]
+    redis_failures: Callable[[], int]
 
 
 class DependencyCollector(Collector):
@@ -135,6 +136,11 @@ class DependencyCollector(Collector):
                 "userservice_rate_limit_local_decisions",
                 "Rate-limit decisions made by the in-process counters (Redis unavailable).",
                 state.rate_limit_local_decisions,
+            ),
+            (
+                "userservice_redis_failures",
+                "Redis calls that failed (each starts a one-second cool-down without Redis).",
+                state.redis_failures,
             ),
         )
         for name, documentation, count in counters:

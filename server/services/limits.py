@@ -4,6 +4,7 @@ Password guesses at an account are counted twice: per (account, client IP) with 
 and per account across all IPs with a much larger one (NIST 800-63B allows up to 100). A third
 party guessing from one address exhausts only its own (account, IP) budget, so it cannot lock
 the owner out cheaply; a distributed guesser still meets the per-account ceiling.
+(ARCHITECTURE.md, "Where each rule lives".)
 """
 
 from __future__ import annotations

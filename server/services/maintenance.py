@@ -1,4 +1,5 @@
-"""Periodic purge, so that no table grows without bound (DESIGN §6)."""
+"""Periodic purge, so that no table grows without bound (ARCHITECTURE.md, "State shared
+between replicas")."""
 
 from __future__ import annotations
 

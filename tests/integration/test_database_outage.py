@@ -1,5 +1,6 @@
 """Database down: readiness NOT_SERVING, calls fail fast with UNAVAILABLE, nothing half-written,
-and the same application serves again once PostgreSQL is back (DESIGN §6, §7).
+and the same application serves again once PostgreSQL is back (ARCHITECTURE.md, "Replication and
+faults").
 
 Three ways PostgreSQL goes away: its backends are terminated under running calls
 (pg_terminate_backend, as a failover or an operator would), it refuses connections (a TCP proxy

@@ -1,4 +1,4 @@
-"""Redis down: slower, never wrong (DESIGN §6).
+"""Redis down: slower, never wrong (ARCHITECTURE.md, "Replication and faults").
 
 The application runs on PostgreSQL and a redis-server of the test's own, which the test kills
 and restarts (a restarted Redis is a new, empty one). While Redis is down, reads come from the

@@ -1,4 +1,5 @@
-"""Each replica's own copy of revoked sessions and recently read users (DESIGN §6, §10).
+"""Each replica's own copy of revoked sessions and recently read users (ARCHITECTURE.md,
+"Replication and faults").
 
 A replica keeps both copies current from the Redis events channel and trusts them only while
 *live*: subscribed, rebuilt from the database after subscribing, and hearing its own heartbeat.
@@ -46,7 +47,7 @@ from userservice.v1 import auth_pb2, user_pb2
 
 # A replica subscribes, rebuilds and hears its first heartbeat within milliseconds.
 LIVE_SECONDS = 3.0
-# What DESIGN §9 promises: a change on one replica is honoured by all within a second.
+# ARCHITECTURE.md, "Invariants": a change on one replica is honoured by all within a second.
 PROPAGATION_SECONDS = 1.0
 # The connection breaks at once on a kill; a hung Redis shows as a missing heartbeat (2 s).
 NOT_LIVE_SECONDS = 5.0

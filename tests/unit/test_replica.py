@@ -1,4 +1,5 @@
-"""LocalReplica: the process's own copy of revoked sessions and recently read users (DESIGN §10).
+"""LocalReplica: the process's own copy of revoked sessions and recently read users
+(ARCHITECTURE.md, "Replication and faults").
 
 The replica runs against an in-process Redis (fakeredis) that a test can disconnect, and a
 stand-in for the database query that lists recent revocations. Events reach it the only way
