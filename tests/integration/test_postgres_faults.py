@@ -10,6 +10,8 @@ connections are terminated first, so that each call has to open a new one.
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -21,8 +23,14 @@ import grpc
 import grpc.aio
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from structlog.testing import capture_logs
 
 from server.app import USER_SERVICE, Application
+from server.clock import utc_now
+from server.errors import Reason, Unavailable
+from server.runner import serve
+from server.services.maintenance import purge_expired, purge_periodically
+from server.tasks import cancel_and_wait
 from tests.support.accounts import insert_users
 from tests.support.backends import Backend
 from tests.support.flows import (
@@ -200,3 +208,38 @@ async def test_without_a_free_connection_slot_every_call_is_unavailable_and_then
                 await connection.close()
         assert outcomes == dict.fromkeys(outcomes, UNAVAILABLE)
         await served_again(channel, admin, member, unread)
+
+
+async def test_while_postgres_shuts_down_start_up_and_the_purge_report_unavailability(
+    cluster: PrivatePostgres, tmp_path: Path
+) -> None:
+    async with served_on(cluster, tmp_path) as (app, _channel):
+        held = await cluster.connect()
+        try:
+            await cluster.stop("smart", wait=False)
+            await held.execute(TERMINATE_APPLICATION)
+            with pytest.raises(Unavailable) as postponed:
+                await purge_expired(app.services.units, dt.datetime.now(dt.UTC), batch_size=10)
+            assert postponed.value.reason == Reason.DATABASE_UNAVAILABLE
+            with capture_logs() as logs:
+                purge = asyncio.create_task(
+                    purge_periodically(
+                        app.services.units, utc_now, interval_seconds=0.05, batch_size=10
+                    )
+                )
+
+                async def postponed_twice() -> bool:
+                    return sum(e["event"] == "purge postponed" for e in logs) >= 2
+
+                await eventually(postponed_twice, within=10.0, what="two postponed passes")
+                await cancel_and_wait(purge)
+            assert {e["event"] for e in logs} == {"purge postponed"}, logs
+            # A server starting now (it migrates on start) exits with one line, no traceback.
+            settings = app.settings.model_copy(update={"port": 0, "metrics_port": 0})
+            with capture_logs() as logs:
+                assert await serve(settings) == 1
+            assert [(e["event"], e.get("reason")) for e in logs if e["log_level"] == "error"] == [
+                ("cannot start", Reason.DATABASE_UNAVAILABLE)
+            ]
+        finally:
+            await held.close()
