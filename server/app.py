@@ -208,13 +208,19 @@ async def running_application(
         await services.revocations.resync()
         replication = asyncio.create_task(services.replica.run(), name="replication")
         stack.push_async_callback(cancel_and_wait, replication)
+        metrics = GrpcMetrics.create()
         purge = asyncio.create_task(
-            purge_periodically(services.units, utc_now, interval_seconds=PURGE_INTERVAL_SECONDS),
+            purge_periodically(
+                services.units,
+                utc_now,
+                interval_seconds=settings.purge_interval_seconds,
+                batch_size=settings.purge_batch_size,
+                progress=metrics.count_purged,
+            ),
             name="purge-expired",
         )
         stack.push_async_callback(cancel_and_wait, purge)
 
-        metrics = GrpcMetrics.create()
         register_dependency_metrics(metrics.registry, dependency_state(services))
         listener = None
         if settings.metrics_port:

@@ -184,6 +184,14 @@ class Settings(BaseSettings):
     health_check_interval_seconds: Seconds = Field(
         2.0, description="How often readiness re-checks the database and schema."
     )
+    purge_interval_seconds: Seconds = Field(
+        3600.0,
+        description="How often expired sessions, their refresh tokens and idempotency records "
+        "are purged.",
+    )
+    purge_batch_size: int = Field(
+        5000, ge=1, le=1_000_000, description="Most rows one purge statement deletes."
+    )
     max_receive_message_bytes: int = Field(
         1024 * 1024, ge=1024, description="Largest request message accepted."
     )

@@ -13,6 +13,7 @@ import structlog
 
 from server.app import running_application
 from server.config import Settings
+from server.errors import Unavailable
 from server.observability.logging import configure_logging
 from server.transport import PortUnavailable
 
@@ -38,6 +39,9 @@ async def serve(settings: Settings, *, reuse_port: bool = False) -> int:
     except PortUnavailable as exc:
         log.error("cannot start", error=str(exc))
         return 2
+    except Unavailable as exc:  # e.g. migrating on start while PostgreSQL is starting up
+        log.error("cannot start", reason=exc.reason, error=str(exc))
+        return 1
     log.info("stopped")
     return 0
 

@@ -65,7 +65,8 @@ class HealthReporter:
         except TimeoutError:
             problem = "readiness probe timed out"
         except Exception as exc:  # noqa: BLE001 - any failure of the probe means "not ready"
-            problem = f"database unreachable ({type(exc).__name__})"
+            # Logged once per change of state below: an outage is one line, not one per probe.
+            problem = f"database unreachable ({getattr(exc, 'reason', None) or type(exc).__name__})"
         ready = problem is None
         if ready != self._ready:
             self._ready = ready

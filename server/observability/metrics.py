@@ -23,6 +23,7 @@ class GrpcMetrics:
     started: Counter
     handled: Counter
     handling_seconds: Histogram
+    purged_rows: Counter
 
     @classmethod
     def create(cls) -> GrpcMetrics:
@@ -48,7 +49,16 @@ class GrpcMetrics:
                 buckets=_BUCKETS,
                 registry=registry,
             ),
+            purged_rows=Counter(
+                "userservice_purged_rows_total",
+                "Expired rows deleted by the periodic purge, by table.",
+                ("table",),
+                registry=registry,
+            ),
         )
+
+    def count_purged(self, table: str, rows: int) -> None:
+        self.purged_rows.labels(table=table).inc(rows)
 
     def for_method(self, grpc_type: str, service: str, method: str) -> MethodMetrics:
         labels = (grpc_type, service, method)

@@ -82,11 +82,31 @@ def _sqlite_engine(settings: Settings) -> AsyncEngine:
     return engine
 
 
+# SQLSTATE classes meaning "the database cannot serve now", not "this statement is wrong":
+# 08 connection exception, 53 insufficient resources (53300 too many connections), 57P shutdown,
+# crash and "cannot connect now" (starting up, shutting down, in recovery), 58 system error.
+# asyncpg reports these as plain PostgresErrors, which SQLAlchemy wraps as a bare DBAPIError.
+UNAVAILABLE_SQLSTATE_PREFIXES = ("08", "53", "57P", "58")
+
+
+def sqlstate(exc: BaseException) -> str | None:
+    """The SQLSTATE of a database error: asyncpg's own, or the one SQLAlchemy wraps (`.orig`)."""
+    for candidate in (exc, getattr(exc, "orig", None), exc.__cause__):
+        code = getattr(candidate, "sqlstate", None)
+        if isinstance(code, str) and code:
+            return code
+    return None
+
+
 def is_connectivity_error(exc: BaseException) -> bool:
-    """The database could not be reached or dropped the connection (not a bad statement)."""
+    """The database could not be reached, dropped the connection or cannot serve now (shutting
+    down, starting up, out of connection slots), as opposed to a bad statement."""
     if isinstance(exc, OperationalError | InterfaceError | PoolTimeoutError | OSError):
         return True
-    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    code = sqlstate(exc)
+    return code is not None and code.startswith(UNAVAILABLE_SQLSTATE_PREFIXES)
 
 
 class Database:
@@ -158,7 +178,7 @@ class Database:
                     "the call's deadline passed", reason=Reason.DEADLINE_EXCEEDED
                 ) from None
             raise database_unavailable() from None
-        except (OperationalError, InterfaceError, PoolTimeoutError, OSError, DBAPIError) as exc:
+        except Exception as exc:  # asyncpg's own errors can escape SQLAlchemy's wrapping
             if not is_connectivity_error(exc):
                 raise
             raise database_unavailable() from exc

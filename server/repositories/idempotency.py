@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import delete
+from sqlalchemy import delete, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -48,8 +48,12 @@ class IdempotencyRepository:
         except IntegrityError:
             raise request_already_recorded() from None
 
-    async def purge_expired(self, now: dt.datetime) -> int:
-        result = await self._session.execute(
-            delete(IdempotencyRow).where(IdempotencyRow.expires_at < now)
+    async def purge_expired(self, now: dt.datetime, *, limit: int) -> int:
+        key = tuple_(IdempotencyRow.operation, IdempotencyRow.caller, IdempotencyRow.request_id)
+        batch = (
+            select(IdempotencyRow.operation, IdempotencyRow.caller, IdempotencyRow.request_id)
+            .where(IdempotencyRow.expires_at < now)
+            .limit(limit)
         )
+        result = await self._session.execute(delete(IdempotencyRow).where(key.in_(batch)))
         return int(result.rowcount)  # type: ignore[attr-defined]

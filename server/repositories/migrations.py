@@ -12,6 +12,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from server.repositories.database import database_unavailable, is_connectivity_error
+
 _SCRIPT_LOCATION = Path(__file__).resolve().parent.parent / "migrations"
 # Any constant: replicas starting together take turns instead of racing the same DDL.
 _PG_MIGRATION_LOCK = 0x75736572
@@ -66,8 +68,14 @@ def _driver_pragma(connection: Connection, pragma: str) -> None:
 
 
 async def upgrade_to_head(engine: AsyncEngine) -> None:
-    async with engine.connect() as connection:
-        await connection.run_sync(_upgrade_in_transaction)
+    """Unavailable (DATABASE_UNAVAILABLE) when the database cannot serve (down, starting up)."""
+    try:
+        async with engine.connect() as connection:
+            await connection.run_sync(_upgrade_in_transaction)
+    except Exception as exc:
+        if is_connectivity_error(exc):
+            raise database_unavailable() from exc
+        raise
 
 
 def _current(connection: Connection) -> str | None:
@@ -75,5 +83,11 @@ def _current(connection: Connection) -> str | None:
 
 
 async def current_revision(engine: AsyncEngine) -> str | None:
-    async with engine.connect() as connection:
-        return await connection.run_sync(_current)
+    """Unavailable (DATABASE_UNAVAILABLE) when the database cannot serve (down, starting up)."""
+    try:
+        async with engine.connect() as connection:
+            return await connection.run_sync(_current)
+    except Exception as exc:
+        if is_connectivity_error(exc):
+            raise database_unavailable() from exc
+        raise

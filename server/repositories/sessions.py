@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import Select, delete, select, update
+from sqlalchemy import ColumnElement, Select, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.domain import Cursor, RefreshTokenRecord, RevokeReason, SessionInfo, SessionRecord
@@ -142,13 +142,18 @@ class SessionRepository:
         query = select(SessionRow.id, SessionRow.revoked_at).where(SessionRow.revoked_at >= since)
         return [(sid, at) for sid, at in (await self._session.execute(query)).all() if at]
 
-    async def purge_expired(self, before: dt.datetime) -> int:
+    async def purge_expired(self, before: dt.datetime, *, limit: int) -> int:
+        # At most `limit` rows a statement (both indexed columns): a backlog is purged in many
+        # short transactions instead of one that outlives the database timeout.
+        batch = select(SessionRow.id).where(_ended_before(before)).limit(limit)
         result = await self._session.execute(
-            delete(SessionRow).where(
-                (SessionRow.expires_at < before) | (SessionRow.revoked_at < before)
-            )
+            delete(SessionRow).where(SessionRow.id.in_(batch.scalar_subquery()))
         )
         return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def _ended_before(before: dt.datetime) -> ColumnElement[bool]:
+    return (SessionRow.expires_at < before) | (SessionRow.revoked_at < before)
 
 
 class RefreshTokenRepository:
@@ -193,6 +198,18 @@ class RefreshTokenRepository:
         )
         await self.add(new_hash, session_id=session_id, now=now)
         return True
+
+    async def purge_of_ended_sessions(self, before: dt.datetime, *, limit: int) -> int:
+        batch = (
+            select(RefreshTokenRow.token_hash)
+            .join(SessionRow, SessionRow.id == RefreshTokenRow.session_id)
+            .where(_ended_before(before))
+            .limit(limit)
+        )
+        result = await self._session.execute(
+            delete(RefreshTokenRow).where(RefreshTokenRow.token_hash.in_(batch.scalar_subquery()))
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
 
     @staticmethod
     def _with_session(token_hash: bytes) -> Select[RefreshTokenRow, SessionRow]:

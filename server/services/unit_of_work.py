@@ -106,8 +106,9 @@ class SessionRepository(Protocol):
         """(session id, revoked at) of every session revoked at or after `since`."""
         ...
 
-    async def purge_expired(self, before: dt.datetime) -> int:
-        """Deletes sessions that expired, or were revoked, before `before` (with their tokens)."""
+    async def purge_expired(self, before: dt.datetime, *, limit: int) -> int:
+        """Deletes at most `limit` sessions that expired, or were revoked, before `before` (with
+        any refresh tokens they still have); how many it deleted."""
         ...
 
 
@@ -136,6 +137,11 @@ class RefreshTokenRepository(Protocol):
         rotated (keeping `successor_sealed` with it, for the reuse grace period), adds `new_hash` as
         the current one and touches the session. False (and nothing written) when another
         rotation won: one refresh token is rotated at most once, however many calls race."""
+        ...
+
+    async def purge_of_ended_sessions(self, before: dt.datetime, *, limit: int) -> int:
+        """Deletes at most `limit` tokens of sessions that expired, or were revoked, before
+        `before`; how many it deleted."""
         ...
 
 
@@ -180,7 +186,9 @@ class IdempotencyRepository(Protocol):
         """AlreadyExists when the (operation, caller, request_id) is already recorded."""
         ...
 
-    async def purge_expired(self, now: dt.datetime) -> int: ...
+    async def purge_expired(self, now: dt.datetime, *, limit: int) -> int:
+        """Deletes at most `limit` records expired at `now`; how many it deleted."""
+        ...
 
 
 class UnitOfWork(Protocol):

@@ -180,18 +180,22 @@ class MemorySessions:
             if s.revoked_at is not None and s.revoked_at >= since
         ]
 
-    async def purge_expired(self, before: dt.datetime) -> int:
-        gone = {
-            s.id
-            for s in self._state.sessions.values()
-            if s.expires_at < before or (s.revoked_at is not None and s.revoked_at < before)
-        }
+    async def purge_expired(self, before: dt.datetime, *, limit: int) -> int:
+        gone = set(_ended_sessions(self._state, before)[:limit])
         for session_id in gone:
             del self._state.sessions[session_id]
         tokens = self._state.refresh_tokens
         for token_hash in [h for h, t in tokens.items() if t.session_id in gone]:
             del tokens[token_hash]
         return len(gone)
+
+
+def _ended_sessions(state: MemoryState, before: dt.datetime) -> list[uuid.UUID]:
+    return [
+        s.id
+        for s in state.sessions.values()
+        if s.expires_at < before or (s.revoked_at is not None and s.revoked_at < before)
+    ]
 
 
 class MemoryRefreshTokens:
@@ -233,6 +237,14 @@ class MemoryRefreshTokens:
         self._state.sessions[session.id] = dataclasses.replace(session, last_used_at=now)
         await self.add(new_hash, session_id=session.id, now=now)
         return True
+
+    async def purge_of_ended_sessions(self, before: dt.datetime, *, limit: int) -> int:
+        ended = set(_ended_sessions(self._state, before))
+        tokens = self._state.refresh_tokens
+        gone = [h for h, t in tokens.items() if t.session_id in ended][:limit]
+        for token_hash in gone:
+            del tokens[token_hash]
+        return len(gone)
 
     def _of(self, session_id: uuid.UUID) -> list[RefreshTokenRecord]:
         return [t for t in self._state.refresh_tokens.values() if t.session_id == session_id]
@@ -290,8 +302,8 @@ class MemoryIdempotency:
             raise request_already_recorded()
         self._state.idempotency[key] = record
 
-    async def purge_expired(self, now: dt.datetime) -> int:
-        gone = [k for k, r in self._state.idempotency.items() if r.expires_at < now]
+    async def purge_expired(self, now: dt.datetime, *, limit: int) -> int:
+        gone = [k for k, r in self._state.idempotency.items() if r.expires_at < now][:limit]
         for key in gone:
             del self._state.idempotency[key]
         return len(gone)
