@@ -249,7 +249,14 @@ async def running_application(
         )
 
         async def drain() -> None:
+            # Two phases. First every status turns NOT_SERVING while the server still accepts
+            # and answers: probes and balancers move traffic away, and calls already on their
+            # way are served (grpc's stop cancels calls that have not reached a handler yet).
+            # Then the port closes and in-flight calls get the grace period.
             await health.shutdown()
+            if settings.drain_seconds:
+                log.info("draining", seconds=settings.drain_seconds)
+                await asyncio.sleep(settings.drain_seconds)
             grace = settings.shutdown_grace_seconds if shutdown_grace is None else shutdown_grace
             await server.stop(grace)
 

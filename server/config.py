@@ -14,6 +14,8 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MEMORY_REDIS_URL = "memory://"
+# Long enough for endpoints and client-side balancers to drop a pod that reports NOT_SERVING.
+DEFAULT_PRODUCTION_DRAIN_SECONDS = 5.0
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///var/userservice.db"
 # Values that have appeared in examples and templates; never accepted as a production secret.
 _PLACEHOLDER_SECRETS = frozenset(
@@ -178,8 +180,14 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Peers (IPs or CIDRs) whose x-forwarded-for is believed; JSON list.",
     )
+    shutdown_drain_seconds: float | None = Field(
+        None,
+        ge=0,
+        description="On SIGTERM, how long to keep serving while health says NOT_SERVING, so load "
+        "balancers stop sending before the port closes; unset: 5 in production, 0 in development.",
+    )
     shutdown_grace_seconds: Seconds = Field(
-        20.0, description="On SIGTERM, how long in-flight calls may take to finish."
+        20.0, description="After the drain, how long in-flight calls may take to finish."
     )
     health_check_interval_seconds: Seconds = Field(
         2.0, description="How often readiness re-checks the database and schema."
@@ -284,6 +292,12 @@ class Settings(BaseSettings):
         if self.migrate_on_start is None:
             return not self.is_production
         return self.migrate_on_start
+
+    @property
+    def drain_seconds(self) -> float:
+        if self.shutdown_drain_seconds is None:
+            return DEFAULT_PRODUCTION_DRAIN_SECONDS if self.is_production else 0.0
+        return self.shutdown_drain_seconds
 
     @property
     def json_logs(self) -> bool:

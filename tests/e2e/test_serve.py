@@ -212,6 +212,57 @@ async def test_a_call_in_flight_at_sigterm_completes_and_the_process_exits_zero(
     assert login_line["code"] == "OK"
 
 
+async def test_calls_sent_just_before_sigterm_complete_while_health_drains_first(
+    tmp_path: Path,
+) -> None:
+    # Two-phase shutdown: NOT_SERVING while still serving for the drain, then stop accepting.
+    # grpc's stop alone cancels calls that have not reached a handler yet (most of these).
+    env = embedded_env(
+        tmp_path,
+        shutdown_drain_seconds="1.5",
+        shutdown_grace_seconds="10",
+        login_failures_per_account_and_ip="1000",
+        login_failures_per_account="1000",
+    )
+    credentials = {"email": "drain@example.com", "password": "a long enough passphrase"}
+    with running_service(env, cwd=tmp_path) as service:
+        address = f"127.0.0.1:{service.port}"
+        async with grpc.aio.insecure_channel(address) as channel:
+            await user_pb2_grpc.UserServiceStub(channel).CreateUser(
+                user_pb2.CreateUserRequest(**credentials), timeout=30
+            )
+            logins = [
+                asyncio.ensure_future(
+                    auth_pb2_grpc.AuthServiceStub(channel).Login(
+                        auth_pb2.LoginRequest(**credentials), timeout=30
+                    )
+                )
+                for _ in range(30)
+            ]
+            await asyncio.sleep(0.001)
+            service.send_signal(signal.SIGTERM)
+
+            # During the drain a new connection is still answered: health says NOT_SERVING
+            # (once the signal is handled), and an ordinary call is served.
+            async with grpc.aio.insecure_channel(address) as fresh:
+                health = health_pb2_grpc.HealthStub(fresh)
+                status = SERVING
+                async with asyncio.timeout(1.0):
+                    while status != NOT_SERVING:
+                        status = (await health.Check(health_pb2.HealthCheckRequest())).status
+                jwks = await auth_pb2_grpc.AuthServiceStub(fresh).GetJwks(
+                    auth_pb2.GetJwksRequest(), timeout=3
+                )
+            answers = await asyncio.gather(*logins, return_exceptions=True)
+            code = await asyncio.to_thread(service.wait, 20)
+
+    failed = [a for a in answers if isinstance(a, BaseException)]
+    assert failed == []
+    assert jwks.keys
+    assert code == 0, service.stderr
+    assert service.events("draining")
+
+
 def test_a_taken_port_is_refused_naming_the_address(tmp_path: Path) -> None:
     first_dir, second_dir = tmp_path / "first", tmp_path / "second"
     first_dir.mkdir()

@@ -26,6 +26,7 @@ def settings_for_test(backend: Backend, workdir: Path, **overrides: Any) -> Sett
         "keys_dir": workdir / "keys",
         "health_check_interval_seconds": 0.1,
         "shutdown_grace_seconds": 2.0,
+        "shutdown_drain_seconds": 0,
         # The OWASP minimum costs ~30 ms a hash; tests take the same parameters production allows.
         "argon2_memory_kib": 19456,
         "argon2_time_cost": 2,
