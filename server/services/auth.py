@@ -283,10 +283,13 @@ class AuthService:
         if not (caller.is_admin or caller.has_scope(Scope.TOKENS_VALIDATE)):
             try:
                 claims = self._verifier.verify(token)
-            except Unauthenticated:
-                return TokenIntrospection(
-                    active=False
-                )  # not a token of anyone's, as far as it says
+            except Unauthenticated as refused:
+                if refused.reason != Reason.TOKEN_EXPIRED:
+                    return TokenIntrospection(active=False)  # nobody's token, as far as it says
+                # Whose it was cannot be told without trusting expired claims: refuse alike.
+                raise PermissionDenied(
+                    "only the token's holder or a service with tokens:validate may validate it"
+                ) from None
             if claims.is_service or not (
                 claims.subject == caller.subject and claims.session_id == str(caller.session_id)
             ):
