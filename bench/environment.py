@@ -169,6 +169,7 @@ def userservice(
             "USERSERVICE_LOG_FORMAT": "json",
             # Throttling would turn a benchmark's repeated logins into RATE_LIMITED answers.
             "USERSERVICE_LOGIN_FAILURES_PER_ACCOUNT": "1000000",
+            "USERSERVICE_LOGIN_FAILURES_PER_ACCOUNT_AND_IP": "1000000",
             "USERSERVICE_LOGIN_FAILURES_PER_IP": "1000000",
             "USERSERVICE_SIGNUPS_PER_IP": "1000000",
             **env,

@@ -31,7 +31,12 @@ LOGIN_SECONDS = 60.0
 
 @pytest.fixture
 def settings(backend: Backend, tmp_path: Path) -> Settings:
-    return settings_for_test(backend, tmp_path, argon2_time_cost=ARGON2_TIME_COST)
+    return settings_for_test(
+        backend,
+        tmp_path,
+        argon2_time_cost=ARGON2_TIME_COST,
+        login_failures_per_account_and_ip=1000,
+    )
 
 
 async def test_health_checks_answer_promptly_while_twenty_logins_hash(

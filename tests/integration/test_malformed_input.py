@@ -70,6 +70,7 @@ def settings(backend: Backend, tmp_path: Path) -> Settings:
         signups_per_ip=1_000_000,
         login_failures_per_ip=1_000_000,
         login_failures_per_account=1_000_000,
+        login_failures_per_account_and_ip=1_000_000,
     )
 
 

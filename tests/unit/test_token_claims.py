@@ -75,14 +75,14 @@ def test_the_control_tokens_are_valid(codec: AccessTokenCodec) -> None:
 
 NOW = int(time.time())
 MALFORMED = {
-    "exp-as-string": user_claims(exp=str(NOW + 300)),
+    "exp-as-string": user_claims(exp=str(NOW + 3600)),
     "iat-as-string": user_claims(iat=str(NOW)),
     "nbf-as-string": user_claims(nbf=str(NOW)),
     "exp-as-boolean": user_claims(exp=True),
     "nbf-as-boolean": user_claims(nbf=False),
     "exp-as-null": user_claims(exp=None),
-    "exp-as-list": user_claims(exp=[NOW + 300]),
-    "exp-as-object": user_claims(exp={"at": NOW + 300}),
+    "exp-as-list": user_claims(exp=[NOW + 3600]),
+    "exp-as-object": user_claims(exp={"at": NOW + 3600}),
     "exp-beyond-year-9999": user_claims(exp=10**20),
     "exp-beyond-a-float": user_claims(exp=10**400),
     "iat-negative-huge": user_claims(iat=-(10**20)),
@@ -120,9 +120,9 @@ def test_malformed_claims_are_token_invalid(
 
 def test_a_fractional_numeric_date_is_a_date(codec: AccessTokenCodec) -> None:
     """RFC 7519 allows non-integer NumericDates."""
-    claims = codec.verify(signed(codec, user_claims(exp=NOW + 300.5)))
+    claims = codec.verify(signed(codec, user_claims(exp=NOW + 3600.5)))
 
-    assert claims.expires_at == dt.datetime.fromtimestamp(NOW + 300.5, dt.UTC)
+    assert claims.expires_at == dt.datetime.fromtimestamp(NOW + 3600.5, dt.UTC)
 
 
 def test_an_expired_token_is_still_told_apart(codec: AccessTokenCodec) -> None:
