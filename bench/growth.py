@@ -38,6 +38,7 @@ COLUMNS = (
     "version",
     "created_at",
     "updated_at",
+    "email_key",
 )
 FIXED = ("user", "active", False, 1)  # role, state, email_verified, version
 
@@ -57,7 +58,16 @@ async def grow(dsn: str, start: int, stop: int, password_hash: str) -> None:
                 "users",
                 columns=COLUMNS,
                 records=[
-                    (new_id(), f"g{i}@growth.test", password_hash, f"G{i}", *FIXED, now, now)
+                    (
+                        new_id(),
+                        f"g{i}@growth.test",
+                        password_hash,
+                        f"G{i}",
+                        *FIXED,
+                        now,
+                        now,
+                        f"g{i}@growth.test",
+                    )
                     for i in range(first, min(stop, first + 100_000))
                 ],
             )
