@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -73,42 +74,47 @@ def test_the_control_tokens_are_valid(codec: AccessTokenCodec) -> None:
     assert (user.role, service.scopes) == ("user", ("users:read",))
 
 
-NOW = int(time.time())
-MALFORMED = {
-    "exp-as-string": user_claims(exp=str(NOW + 3600)),
-    "iat-as-string": user_claims(iat=str(NOW)),
-    "nbf-as-string": user_claims(nbf=str(NOW)),
-    "exp-as-boolean": user_claims(exp=True),
-    "nbf-as-boolean": user_claims(nbf=False),
-    "exp-as-null": user_claims(exp=None),
-    "exp-as-list": user_claims(exp=[NOW + 3600]),
-    "exp-as-object": user_claims(exp={"at": NOW + 3600}),
-    "exp-beyond-year-9999": user_claims(exp=10**20),
-    "exp-beyond-a-float": user_claims(exp=10**400),
-    "iat-negative-huge": user_claims(iat=-(10**20)),
-    "exp-infinite": user_claims(exp=float("inf")),
-    "exp-nan": user_claims(exp=float("nan")),
-    "sub-as-number": user_claims(sub=42),
-    "sub-as-list": user_claims(sub=["someone"]),
-    "sub-empty": user_claims(sub=""),
-    "jti-as-number": user_claims(jti=7),
-    "iss-as-number": user_claims(iss=7),
-    "iss-as-list": user_claims(iss=[ISSUER]),
-    "aud-as-number": user_claims(aud=7),
-    "aud-as-object": user_claims(aud={AUDIENCE: True}),
-    "sid-as-number": user_claims(sid=7),
-    "role-as-list": user_claims(role=["admin"]),
-    "scope-as-list": service_claims(scope=["users:read"]),
-    "scope-as-number": service_claims(scope=1),
-    "scope-and-sid": user_claims(scope="users:read"),
+def now() -> int:
+    return int(time.time())
+
+
+# Built when each test runs, not at collection: a long suite must not let the valid claims
+# around the malformed one expire before the test reads them.
+MALFORMED: dict[str, Callable[[], dict[str, Any]]] = {
+    "exp-as-string": lambda: user_claims(exp=str(now() + 3600)),
+    "iat-as-string": lambda: user_claims(iat=str(now())),
+    "nbf-as-string": lambda: user_claims(nbf=str(now())),
+    "exp-as-boolean": lambda: user_claims(exp=True),
+    "nbf-as-boolean": lambda: user_claims(nbf=False),
+    "exp-as-null": lambda: user_claims(exp=None),
+    "exp-as-list": lambda: user_claims(exp=[now() + 3600]),
+    "exp-as-object": lambda: user_claims(exp={"at": now() + 3600}),
+    "exp-beyond-year-9999": lambda: user_claims(exp=10**20),
+    "exp-beyond-a-float": lambda: user_claims(exp=10**400),
+    "iat-negative-huge": lambda: user_claims(iat=-(10**20)),
+    "exp-infinite": lambda: user_claims(exp=float("inf")),
+    "exp-nan": lambda: user_claims(exp=float("nan")),
+    "sub-as-number": lambda: user_claims(sub=42),
+    "sub-as-list": lambda: user_claims(sub=["someone"]),
+    "sub-empty": lambda: user_claims(sub=""),
+    "jti-as-number": lambda: user_claims(jti=7),
+    "iss-as-number": lambda: user_claims(iss=7),
+    "iss-as-list": lambda: user_claims(iss=[ISSUER]),
+    "aud-as-number": lambda: user_claims(aud=7),
+    "aud-as-object": lambda: user_claims(aud={AUDIENCE: True}),
+    "sid-as-number": lambda: user_claims(sid=7),
+    "role-as-list": lambda: user_claims(role=["admin"]),
+    "scope-as-list": lambda: service_claims(scope=["users:read"]),
+    "scope-as-number": lambda: service_claims(scope=1),
+    "scope-and-sid": lambda: user_claims(scope="users:read"),
 }
 
 
 @pytest.mark.parametrize("claims", MALFORMED.values(), ids=MALFORMED.keys())
 def test_malformed_claims_are_token_invalid(
-    codec: AccessTokenCodec, claims: dict[str, Any]
+    codec: AccessTokenCodec, claims: Callable[[], dict[str, Any]]
 ) -> None:
-    token = signed(codec, claims)
+    token = signed(codec, claims())
     verifier = CachingTokenVerifier(codec, max_entries=10)
 
     for verify in (codec.verify, verifier.verify):
@@ -120,14 +126,16 @@ def test_malformed_claims_are_token_invalid(
 
 def test_a_fractional_numeric_date_is_a_date(codec: AccessTokenCodec) -> None:
     """RFC 7519 allows non-integer NumericDates."""
-    claims = codec.verify(signed(codec, user_claims(exp=NOW + 3600.5)))
+    expires = now() + 3600.5
+    claims = codec.verify(signed(codec, user_claims(exp=expires)))
 
-    assert claims.expires_at == dt.datetime.fromtimestamp(NOW + 3600.5, dt.UTC)
+    assert claims.expires_at == dt.datetime.fromtimestamp(expires, dt.UTC)
 
 
 def test_an_expired_token_is_still_told_apart(codec: AccessTokenCodec) -> None:
+    issued = now() - 900
     with pytest.raises(Unauthenticated) as refused:
-        codec.verify(signed(codec, user_claims(iat=NOW - 900, nbf=NOW - 900, exp=NOW - 120)))
+        codec.verify(signed(codec, user_claims(iat=issued, nbf=issued, exp=issued + 780)))
 
     assert refused.value.reason == "TOKEN_EXPIRED"
 
