@@ -215,6 +215,7 @@ async def running_application(
                 utc_now,
                 interval_seconds=settings.purge_interval_seconds,
                 batch_size=settings.purge_batch_size,
+                event_retention=dt.timedelta(days=settings.event_retention_days),
                 progress=metrics.count_purged,
             ),
             name="purge-expired",

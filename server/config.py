@@ -200,6 +200,12 @@ class Settings(BaseSettings):
     purge_batch_size: int = Field(
         5000, ge=1, le=1_000_000, description="Most rows one purge statement deletes."
     )
+    event_retention_days: int = Field(
+        90,
+        ge=1,
+        le=36_500,
+        description="How long the event log keeps an event; the purge deletes older ones.",
+    )
     max_receive_message_bytes: int = Field(
         1024 * 1024, ge=1024, description="Largest request message accepted."
     )

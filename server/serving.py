@@ -63,16 +63,18 @@ def build_server(
     *,
     reuse_port: bool,
 ) -> grpc.aio.Server:
+    clients = ClientResolver(settings.trusted_proxies)
     pipeline = CallPipeline(
         metrics=metrics,
         access_log=AccessLog(log, level=settings.log_level, json_lines=settings.json_logs),
         authenticate=services.auth.authenticate,
         signup_enabled=settings.signup_enabled,
         logger=log,
+        clients=clients,
     )
     server = create_server(settings, reuse_port=reuse_port)
     # The pipeline wraps every handler once, here, instead of running per call through
     # grpc's interceptor chain (see server/rpc/pipeline.py for the measured reason).
     registry = PipelineRegistry(server, pipeline)
-    register_servicers(registry, services, health, ClientResolver(settings.trusted_proxies))
+    register_servicers(registry, services, health, clients)
     return server

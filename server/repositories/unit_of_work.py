@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.repositories.database import Database
+from server.repositories.events import EventRepository
 from server.repositories.idempotency import IdempotencyRepository
 from server.repositories.service_accounts import ServiceAccountRepository
 from server.repositories.sessions import RefreshTokenRepository, SessionRepository
@@ -28,6 +29,7 @@ class SqlUnitOfWork:
         self.refresh_tokens = RefreshTokenRepository(session)
         self.service_accounts = ServiceAccountRepository(session)
         self.idempotency = IdempotencyRepository(session)
+        self.events = EventRepository(session)
 
 
 class SqlUnitOfWorkFactory:
@@ -37,7 +39,10 @@ class SqlUnitOfWorkFactory:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[SqlUnitOfWork]:
         async with self._db.transaction() as session:
-            yield SqlUnitOfWork(session)
+            uow = SqlUnitOfWork(session)
+            yield uow
+            # Last, just before the commit: the events' lock is held only as long as that takes.
+            await uow.events.flush()
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[SqlUnitOfWork]:

@@ -23,6 +23,7 @@ from server import errors
 from server.domain import Principal, Role
 from server.observability.metrics import GrpcMetrics
 from server.rpc.access_log import AccessLog
+from server.rpc.caller_address import ClientResolver
 from server.rpc.pipeline import CallPipeline, PipelineRegistry
 from tests.support.rich_errors import DETAILS_KEY, rich_error
 from tests.support.waiting import eventually
@@ -79,6 +80,7 @@ async def stub_channel(captured_log: CapturingLogger) -> AsyncIterator[grpc.aio.
         authenticate=anyone,
         signup_enabled=False,
         logger=log,
+        clients=ClientResolver(()),
     )
     registry: Any = PipelineRegistry(server, pipeline)
     user_pb2_grpc.add_UserServiceServicer_to_server(FailingUserServicer(), registry)

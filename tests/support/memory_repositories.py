@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 from server.domain import (
     Cursor,
+    EndedSession,
+    Event,
     IdempotencyRecord,
     RefreshTokenRecord,
     RevokeReason,
@@ -38,6 +40,9 @@ class MemoryState:
     refresh_tokens: dict[bytes, RefreshTokenRecord] = field(default_factory=dict)
     service_accounts: dict[uuid.UUID, ServiceAccountRecord] = field(default_factory=dict)
     idempotency: dict[tuple[str, str, str], IdempotencyRecord] = field(default_factory=dict)
+    events: dict[int, Event] = field(default_factory=dict)
+    # {"last": the last event id given}: ids are never reused, even after a purge.
+    event_ids: dict[str, int] = field(default_factory=lambda: {"last": 0})
 
     def copy(self) -> MemoryState:
         # The values are frozen dataclasses: copying the dicts copies the state.
@@ -180,14 +185,16 @@ class MemorySessions:
             if s.revoked_at is not None and s.revoked_at >= since
         ]
 
-    async def purge_expired(self, before: dt.datetime, *, limit: int) -> int:
+    async def purge_expired(self, before: dt.datetime, *, limit: int) -> Sequence[EndedSession]:
         gone = set(_ended_sessions(self._state, before)[:limit])
+        ended = []
         for session_id in gone:
-            del self._state.sessions[session_id]
+            session = self._state.sessions.pop(session_id)
+            ended.append(EndedSession(session_id, session.user_id, session.revoked_at is not None))
         tokens = self._state.refresh_tokens
         for token_hash in [h for h, t in tokens.items() if t.session_id in gone]:
             del tokens[token_hash]
-        return len(gone)
+        return ended
 
 
 def _ended_sessions(state: MemoryState, before: dt.datetime) -> list[uuid.UUID]:
