@@ -24,6 +24,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from server.cache.client import Redis, create_redis
+from server.cache.event_signal import EventSignal
 from server.cache.guard import RedisGuard
 from server.cache.keys import RedisKeys
 from server.cache.rate_limit import RateLimiter
@@ -107,9 +108,10 @@ def build_adapters(settings: Settings, engine: AsyncEngine, redis: Redis) -> Ada
     )
     codec = AccessTokenCodec(keys, issuer=settings.jwt_issuer, audience=settings.jwt_audience)
     db = Database(engine, timeout_seconds=settings.database_timeout_seconds)
-    units = SqlUnitOfWorkFactory(db)
     redis_keys = RedisKeys(settings.redis_key_prefix)
     guard = RedisGuard(timeout_seconds=settings.redis_timeout_seconds)
+    event_signal = EventSignal(redis, redis_keys, guard)
+    units = SqlUnitOfWorkFactory(db, events_committed=event_signal.committed)
 
     async def recent_revocations(since: dt.datetime) -> Sequence[tuple[uuid.UUID, dt.datetime]]:
         async with units.read() as uow:
@@ -124,6 +126,7 @@ def build_adapters(settings: Settings, engine: AsyncEngine, redis: Redis) -> Ada
         max_users=settings.user_cache_size,
         user_ttl_seconds=settings.user_cache_ttl_seconds,
         poll_seconds=settings.revocation_poll_seconds,
+        events_appended=event_signal.wake,
     )
     revocations = RevocationStore(
         redis,
@@ -146,6 +149,7 @@ def build_adapters(settings: Settings, engine: AsyncEngine, redis: Redis) -> Ada
         user_cache=user_cache,
         limiter=limiter,
         redis_guard=guard,
+        event_signal=event_signal,
     )
 
 
@@ -170,6 +174,7 @@ async def built_services(
         try:
             yield build_services(settings, adapters, hasher)
         finally:
+            await adapters.event_signal.close()
             await adapters.user_cache.close()
             await adapters.revocations.close()
 
@@ -255,6 +260,9 @@ async def running_application(
             # way are served (grpc's stop cancels calls that have not reached a handler yet).
             # Then the port closes and in-flight calls get the grace period.
             await health.shutdown()
+            # Event watchers end their streams now, so their clients resume on another replica
+            # instead of holding this one's shutdown for the whole grace period.
+            await services.event_signal.close()
             if settings.drain_seconds:
                 log.info("draining", seconds=settings.drain_seconds)
                 await asyncio.sleep(settings.drain_seconds)

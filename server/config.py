@@ -200,6 +200,11 @@ class Settings(BaseSettings):
     purge_batch_size: int = Field(
         5000, ge=1, le=1_000_000, description="Most rows one purge statement deletes."
     )
+    event_poll_seconds: Seconds = Field(
+        1.0,
+        description="How often an event watcher re-reads the database when no Redis message "
+        "woke it (the fallback that delivers events while Redis is down).",
+    )
     event_retention_days: int = Field(
         90,
         ge=1,

@@ -17,11 +17,20 @@ from server.rpc.access_log import AccessLog
 from server.rpc.caller_address import ClientResolver
 from server.rpc.pipeline import CallPipeline, PipelineRegistry
 from server.servicers.auth import AuthServicer
+from server.servicers.events import EventServicer
 from server.servicers.service_accounts import ServiceAccountServicer
 from server.servicers.users import UserServicer
 from server.transport import create_server
 from server.wiring import Services
-from userservice.v1 import auth_pb2, auth_pb2_grpc, service_account_pb2, user_pb2, user_pb2_grpc
+from userservice.v1 import (
+    auth_pb2,
+    auth_pb2_grpc,
+    events_pb2,
+    events_pb2_grpc,
+    service_account_pb2,
+    user_pb2,
+    user_pb2_grpc,
+)
 from userservice.v1 import service_account_pb2_grpc as sa_pb2_grpc
 
 USER_SERVICE = user_pb2.DESCRIPTOR.services_by_name["UserService"].full_name
@@ -29,14 +38,15 @@ AUTH_SERVICE = auth_pb2.DESCRIPTOR.services_by_name["AuthService"].full_name
 SERVICE_ACCOUNT_SERVICE = service_account_pb2.DESCRIPTOR.services_by_name[
     "ServiceAccountService"
 ].full_name
-APPLICATION_SERVICES = (USER_SERVICE, AUTH_SERVICE, SERVICE_ACCOUNT_SERVICE)
+EVENT_SERVICE = events_pb2.DESCRIPTOR.services_by_name["EventService"].full_name
+APPLICATION_SERVICES = (USER_SERVICE, AUTH_SERVICE, SERVICE_ACCOUNT_SERVICE, EVENT_SERVICE)
 HEALTH_SERVICE = "grpc.health.v1.Health"
 
 
 def register_servicers(
     registry: Any, services: Services, health: HealthReporter, clients: ClientResolver
 ) -> None:
-    """The three application services, health and reflection."""
+    """The four application services, health and reflection."""
     user_pb2_grpc.add_UserServiceServicer_to_server(UserServicer(services.users, clients), registry)
     auth_pb2_grpc.add_AuthServiceServicer_to_server(
         AuthServicer(services.auth, services.sessions, services.service_accounts, clients),
@@ -45,6 +55,7 @@ def register_servicers(
     sa_pb2_grpc.add_ServiceAccountServiceServicer_to_server(
         ServiceAccountServicer(services.service_accounts), registry
     )
+    events_pb2_grpc.add_EventServiceServicer_to_server(EventServicer(services.events), registry)
     health_pb2_grpc.add_HealthServicer_to_server(health.servicer, registry)
     reflection_pb2_grpc.add_ServerReflectionServicer_to_server(
         reflection.aio.ReflectionServicer(  # type: ignore[attr-defined]

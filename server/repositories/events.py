@@ -31,14 +31,15 @@ class EventRepository:
     def append(self, event: NewEvent) -> None:
         self._pending.append(event)
 
-    async def flush(self) -> None:
-        """Writes the appended events; the unit of work commits right after."""
+    async def flush(self) -> bool:
+        """Writes the appended events (whether there were any); the unit of work commits next."""
         if not self._pending:
-            return
+            return False
         rows, self._pending = [_row(event) for event in self._pending], []
         if self._session.get_bind().dialect.name == "postgresql":
             await self._session.execute(select(func.pg_advisory_xact_lock(EVENTS_LOCK_KEY)))
         await self._session.execute(insert(EventRow), rows)
+        return True
 
     async def after(self, cursor: int, *, types: frozenset[str], limit: int) -> Sequence[Event]:
         query = select(EventRow).where(EventRow.id > cursor)

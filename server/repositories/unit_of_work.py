@@ -7,7 +7,7 @@ unique violations into the domain's conflict errors.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -33,8 +33,11 @@ class SqlUnitOfWork:
 
 
 class SqlUnitOfWorkFactory:
-    def __init__(self, db: Database) -> None:
+    """`events_committed` is called after each commit that wrote events (it wakes watchers)."""
+
+    def __init__(self, db: Database, events_committed: Callable[[], None] = lambda: None) -> None:
         self._db = db
+        self._events_committed = events_committed
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[SqlUnitOfWork]:
@@ -42,7 +45,9 @@ class SqlUnitOfWorkFactory:
             uow = SqlUnitOfWork(session)
             yield uow
             # Last, just before the commit: the events' lock is held only as long as that takes.
-            await uow.events.flush()
+            wrote_events = await uow.events.flush()
+        if wrote_events:
+            self._events_committed()
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[SqlUnitOfWork]:

@@ -14,6 +14,7 @@ per-call state lives in locals and contextvars, never in the closure.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -55,7 +56,7 @@ QUIET_SERVICES: Final = frozenset({"grpc.health.v1.Health"})
 class _Call:
     """One call's bookkeeping, from its start to its access line; also its `CallOrigin`."""
 
-    __slots__ = ("clients", "code", "context", "request_id", "started", "user")
+    __slots__ = ("clients", "code", "context", "detached", "request_id", "started", "user")
 
     def __init__(self, request_id: str, context: ServicerContext, clients: ClientResolver) -> None:
         self.request_id = request_id
@@ -64,6 +65,7 @@ class _Call:
         self.started = time.perf_counter()
         self.code: grpc.StatusCode | None = None  # None: read from the context at the end
         self.user = ""
+        self.detached = False  # a stream grpc let go of: its context may be freed
 
     def client_ip(self) -> str:
         # Resolved only when an event is recorded: reads pay nothing for it.
@@ -124,8 +126,16 @@ class CallPipeline:
                         await abort_with(context, malformed_request())
                     if not public:
                         await admit(method, call, authorization)
-                    async for response in behavior(request, context):
-                        yield response
+                    async with contextlib.aclosing(behavior(request, context)) as responses:
+                        async for response in responses:
+                            yield response
+                except GeneratorExit:
+                    # grpc let go of the stream while a message was on its way (the client went
+                    # away) and this runs when the generator is collected, after the call itself
+                    # may be freed: nothing of the context is touched any more.
+                    call.code = grpc.StatusCode.CANCELLED
+                    call.detached = True
+                    raise
                 except BaseException as error:  # noqa: BLE001 - fail() raises: abort or re-raise
                     await fail(method, call, context, error)
                 finally:
@@ -204,7 +214,7 @@ class CallPipeline:
             self._access_log.write(
                 quiet=method.quiet,
                 method=method.info.full_method,
-                peer=context.peer(),
+                peer="" if call.detached else context.peer(),
                 code=code.name,
                 duration_ms=round(elapsed * 1000, 3),
                 user=call.user,
