@@ -41,7 +41,7 @@ from server.security.tokens import (
     token_invalid,
 )
 from server.services.access import require_user
-from server.services.event_log import append_revoked, new_event, record_login_refusal
+from server.services.event_log import LoginRefusals, append_revoked, new_event
 from server.services.inputs import email_key, normalize_email, require_text
 from server.services.limits import Limits, rate_limited
 from server.services.unit_of_work import (
@@ -94,6 +94,7 @@ class AuthService:
         self._refresh_ttl = refresh_ttl
         self._reuse_grace = reuse_grace
         self._clock = clock
+        self._refusals = LoginRefusals(units, clock)
         self._log = structlog.get_logger("userservice.auth")
 
     async def login(self, email: str, password: str, client: ClientInfo) -> TokenPair:
@@ -106,16 +107,16 @@ class AuthService:
         admission = await self._limiter.admit(attempt.checks)
         if admission.wait:
             if admission.first_refusal:  # recorded once a window, not once an attempt
-                await self._throttled(email)
+                await self._refusals.throttled(email)
             raise rate_limited(admission.wait)
         async with self._units.read() as uow:
             stored = await uow.users.get_by_email(email)
         if stored is None:
             await self._hasher.verify_dummy(password)
-            await self._refused(None, "unknown_account")
+            await self._refusals.failed(None, "unknown_account")
             raise invalid_credentials()
         if not await self._hasher.verify(stored.password_hash, password):
-            await self._refused(stored.user.id, "wrong_password")
+            await self._refusals.failed(stored.user.id, "wrong_password")
             raise invalid_credentials()
         await self._limits.succeeded(self._limiter, attempt)
         new_hash = (
@@ -125,23 +126,6 @@ class AuthService:
         )
         return await self._start_session(stored.user.id, stored.password_hash, new_hash, client)
 
-    async def _refused(self, user_id: uuid.UUID | None, why: str) -> None:
-        await record_login_refusal(
-            self._units, EventType.LOGIN_FAILED, user_id=user_id, why=why, now=self._clock()
-        )
-
-    async def _throttled(self, email: str) -> None:
-        async with self._units.read() as uow:
-            stored = await uow.users.get_by_email(email)
-        user_id = None if stored is None else stored.user.id
-        await record_login_refusal(
-            self._units,
-            EventType.LOGIN_THROTTLED,
-            user_id=user_id,
-            why="rate_limited",
-            now=self._clock(),
-        )
-
     async def _start_session(
         self, user_id: uuid.UUID, verified_hash: str, new_hash: str | None, client: ClientInfo
     ) -> TokenPair:
@@ -149,7 +133,7 @@ class AuthService:
             return await self._session_for(user_id, verified_hash, new_hash, client)
         except Unauthenticated as refused:  # its unit of work rolled back: recorded on its own
             why = "disabled" if refused.reason == Reason.USER_DISABLED else "changed_meanwhile"
-            await self._refused(user_id, why)
+            await self._refusals.failed(user_id, why)
             raise
 
     async def _session_for(

@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 
 from server.call_origin import origin_var
+from server.clock import Clock
 from server.domain import (
     SYSTEM,
     EventData,
@@ -25,8 +26,6 @@ from server.domain import (
     Party,
     Principal,
     SessionEnd,
-    User,
-    UserState,
 )
 from server.services.unit_of_work import EventRepository, UnitOfWorkFactory
 
@@ -86,56 +85,26 @@ async def record_alone(units: UnitOfWorkFactory, event: NewEvent) -> None:
         uow.events.append(event)
 
 
-def append_user_changes(
-    events: EventRepository,
-    before: User,
-    after: User,
-    *,
-    actor: Principal,
-    revoked: Iterable[uuid.UUID],
-    now: dt.datetime,
-) -> None:
-    """What UpdateUser changed: user.updated with the names of the plain fields that changed,
-    user.role_changed, user.disabled or user.enabled, and the sessions that ended with it."""
-    target = Party.user(after.id)
-    fields = [name for name in _PLAIN_FIELDS if getattr(before, name) != getattr(after, name)]
-    if fields:
-        events.append(
-            new_event(
-                EventType.USER_UPDATED, actor=actor, target=target, now=now, data={"fields": fields}
-            )
+class LoginRefusals:
+    """login.failed and login.throttled, each in its own transaction: the login's own unit of
+    work does not commit when it refuses."""
+
+    def __init__(self, units: UnitOfWorkFactory, clock: Clock) -> None:
+        self._units = units
+        self._clock = clock
+
+    async def failed(self, user_id: uuid.UUID | None, why: str) -> None:
+        await self._record(EventType.LOGIN_FAILED, user_id, why)
+
+    async def throttled(self, email: str) -> None:
+        """The first refusal of a limit window; the account is looked up only now."""
+        async with self._units.read() as uow:
+            stored = await uow.users.get_by_email(email)
+        await self._record(
+            EventType.LOGIN_THROTTLED, None if stored is None else stored.user.id, "rate_limited"
         )
-    if after.role is not before.role:
-        events.append(
-            new_event(
-                EventType.USER_ROLE_CHANGED,
-                actor=actor,
-                target=target,
-                now=now,
-                data={"from": before.role.value, "to": after.role.value},
-            )
-        )
-    if after.state is not before.state:
-        kind = (
-            EventType.USER_DISABLED if after.state is UserState.DISABLED else EventType.USER_ENABLED
-        )
-        events.append(new_event(kind, actor=actor, target=target, now=now))
-    why = SessionEnd.DISABLE if after.state is UserState.DISABLED else SessionEnd.ROLE_CHANGE
-    append_revoked(events, revoked, user_id=after.id, why=why, actor=actor, now=now)
 
-
-# The user's fields whose changes user.updated names (role and state have events of their own).
-_PLAIN_FIELDS = ("display_name", "email", "email_verified")
-
-
-async def record_login_refusal(
-    units: UnitOfWorkFactory,
-    type: EventType,
-    *,
-    user_id: uuid.UUID | None,
-    why: str,
-    now: dt.datetime,
-) -> None:
-    """login.failed or login.throttled, in its own transaction: the login's did not commit."""
-    target = None if user_id is None else Party.user(user_id)
-    await record_alone(units, new_event(type, target=target, now=now, data={"why": why}))
+    async def _record(self, kind: EventType, user_id: uuid.UUID | None, why: str) -> None:
+        target = None if user_id is None else Party.user(user_id)
+        event = new_event(kind, target=target, now=self._clock(), data={"why": why})
+        await record_alone(self._units, event)

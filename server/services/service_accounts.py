@@ -23,7 +23,6 @@ from server.domain import (
     ClientInfo,
     EventType,
     IssuedSecret,
-    NewEvent,
     Party,
     ServiceAccount,
     ServiceAccountChanges,
@@ -38,6 +37,7 @@ from server.errors import (
     Unauthenticated,
 )
 from server.security.tokens import AccessTokenCodec
+from server.services.change_events import account_change_events
 from server.services.event_log import new_event
 from server.services.inputs import check_display_name, parse_id, require_text
 from server.services.limits import Limits, rate_limited
@@ -313,29 +313,3 @@ def _secret_matches(record: ServiceAccountRecord, presented: bytes, now: dt.date
 
 def _whole_second(value: dt.datetime) -> dt.datetime:
     return value.replace(microsecond=0)
-
-
-def account_change_events(
-    before: ServiceAccount, after: ServiceAccount, now: dt.datetime
-) -> list[NewEvent]:
-    """service_account.updated with the names of the fields that changed, and .disabled or
-    .enabled when its state did."""
-    target = Party.service_account(after.id)
-    events = []
-    fields = [
-        name for name in ("display_name", "scopes") if getattr(before, name) != getattr(after, name)
-    ]
-    if fields:
-        events.append(
-            new_event(
-                EventType.SERVICE_ACCOUNT_UPDATED, target=target, now=now, data={"fields": fields}
-            )
-        )
-    if after.state is not before.state:
-        kind = (
-            EventType.SERVICE_ACCOUNT_DISABLED
-            if after.state is ServiceAccountState.DISABLED
-            else EventType.SERVICE_ACCOUNT_ENABLED
-        )
-        events.append(new_event(kind, target=target, now=now))
-    return events

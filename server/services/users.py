@@ -29,7 +29,8 @@ from server.errors import AlreadyExists, PermissionDenied, Reason
 from server.security.password_policy import MAX_PASSWORD_LENGTH, PasswordPolicy
 from server.security.passwords import PasswordHasher
 from server.services.access import require_self_or_admin, require_user
-from server.services.event_log import append_revoked, append_user_changes, new_event
+from server.services.change_events import append_user_changes
+from server.services.event_log import append_revoked, new_event
 from server.services.idempotency import IdempotentRequest, recorded_answer
 from server.services.inputs import (
     check_display_name,
