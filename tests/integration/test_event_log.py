@@ -12,9 +12,11 @@ import uuid
 import grpc
 import pytest
 from google.protobuf import field_mask_pb2
+from sqlalchemy import text
 
 from server.app import Application
 from server.domain import SYSTEM, Event, EventType, NewEvent, Party, PartyKind
+from server.repositories.events import EventRepository
 from server.services.maintenance import SESSION_RETENTION, purge_expired
 from tests.support.accounts import insert_users
 from tests.support.flows import (
@@ -28,6 +30,7 @@ from tests.support.flows import (
     unique_email,
     users,
 )
+from tests.support.waiting import eventually
 from userservice.v1 import auth_pb2, service_account_pb2_grpc, user_pb2
 from userservice.v1 import service_account_pb2 as SA
 
@@ -301,3 +304,45 @@ async def test_an_operator_made_admin_is_created_by_the_system(
         SYSTEM,
         Party.user(uuid.UUID(admin.id)),
     )
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+async def test_a_later_id_never_commits_before_an_earlier_one(app: Application) -> None:
+    """The outbox gap: id N+1 visible while N is still in flight would let a reader step past
+    N. Here the first transaction has drawn its id and holds; the second waits for it."""
+    release = asyncio.Event()
+    first_drawn = asyncio.Event()
+
+    def event(note: str) -> NewEvent:
+        now = dt.datetime.now(dt.UTC)
+        return NewEvent(EventType.USER_UPDATED, now, SYSTEM, None, "", "", {"note": note})
+
+    async def first() -> None:
+        async with app.services.db.transaction() as session:
+            log = EventRepository(session)
+            log.append(event("first"))
+            await log.flush()  # the id is drawn and the lock held, not yet committed
+            first_drawn.set()
+            await release.wait()
+
+    async def second() -> None:
+        async with app.services.units.transaction() as uow:
+            uow.events.append(event("second"))
+
+    start = await last_id(app)
+    holding = asyncio.create_task(first())
+    await first_drawn.wait()
+    waiting = asyncio.create_task(second())
+
+    async def second_blocked_on_the_lock() -> bool:
+        async with app.services.db.read() as session:
+            blocked = await session.execute(
+                text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+            )
+            return bool(blocked.scalar())
+
+    await eventually(second_blocked_on_the_lock, within=5.0, what="the second writer waiting")
+    assert await events_after(app, start) == []  # nothing visible while the first is in flight
+    release.set()
+    await asyncio.gather(holding, waiting)
+    assert [e.data["note"] for e in await events_after(app, start)] == ["first", "second"]
