@@ -151,7 +151,12 @@ def _add_events(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     events = commands.add_parser("events", help="follow and query the event log (admins)")
     sub = events.add_subparsers(dest="events_command", required=True, metavar="COMMAND")
     watch = _command(
-        sub, "watch", event_commands.watch, Access.REQUIRED, "follow the event log (Ctrl-C stops)"
+        sub,
+        "watch",
+        event_commands.watch,
+        Access.REQUIRED,
+        "follow the event log (Ctrl-C stops); holds the saved login's lock while it runs, so "
+        "give a long watch a --token-file of its own",
     )
     watch.add_argument(
         "--after", help="a cursor: start after that event (default: the oldest; `now`: new only)"
