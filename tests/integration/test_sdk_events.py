@@ -15,11 +15,13 @@ import pytest
 from server.app import Application, offline_services
 from server.config import Settings
 from server.domain import SYSTEM, EventType, NewEvent
+from server.serving import EVENT_SERVICE
 from server.wiring import Services
 from tests.support.backends import Backend
 from tests.support.events import DELIVERY_SECONDS, append_event
 from tests.support.flows import PASSWORD, unique_email
 from tests.support.ports import free_port
+from tests.support.proxy import Mode, Proxy
 from tests.support.servers import serving, settings_for_test
 from tests.support.waiting import eventually
 from userservice.v1 import events_pb2
@@ -136,3 +138,36 @@ async def test_watch_events_raises_what_a_retry_cannot_cure(app: Application) ->
         with pytest.raises(PermissionDeniedError):
             async for _event in client.watch_events():
                 pass
+
+
+@pytest.mark.parametrize("backend", ["embedded"], indirect=True)
+async def test_watch_events_resumes_after_the_connection_is_cut(app: Application) -> None:
+    email = await make_admin(app)
+    start = await append_event(app, data={"note": "start"})
+    heard: list[events_pb2.Event] = []
+    async with (
+        Proxy("127.0.0.1", app.port) as proxy,
+        AsyncUserServiceClient(f"127.0.0.1:{proxy.port}") as client,
+    ):
+        await client.login(email, PASSWORD)
+
+        async def follow() -> None:
+            async for event in client.watch_events(after=start, types=["user.updated"]):
+                heard.append(event)
+
+        follower = asyncio.create_task(follow())
+        await append_event(app, data={"note": "one"})
+        await until_heard(heard, 1)
+        await proxy.set_mode(Mode.REFUSE)  # every connection dropped, none accepted
+        await append_event(app, data={"note": "two"})
+        await proxy.set_mode(Mode.FORWARD)
+        await append_event(app, data={"note": "three"})
+        await until_heard(heard, 3, within=RESUME_SECONDS)
+        follower.cancel()
+    assert [dict(e.data)["note"] for e in heard] == ["one", "two", "three"]
+    opened = app.metrics.registry.get_sample_value(
+        "grpc_server_started_total",
+        {"grpc_type": "server_stream", "grpc_service": EVENT_SERVICE, "grpc_method": "WatchEvents"},
+    )
+    assert opened is not None
+    assert opened >= 2  # the stream was cut and opened again
