@@ -46,13 +46,14 @@ from server.repositories.database import Database, create_engine
 from server.repositories.unit_of_work import SqlUnitOfWorkFactory
 from server.security.keys import CLOCK_LEEWAY, generate_key, load_key_set
 from server.security.passwords import PasswordHasher, lower_thread_priority, usable_cpus
+from server.security.sealing import SecretBox, event_secret_key
 from server.security.tokens import AccessTokenCodec
 from server.services.maintenance import purge_periodically
 from server.serving import APPLICATION_SERVICES, USER_SERVICE, build_server
 from server.tasks import cancel_and_wait
 from server.tls import server_credentials
 from server.transport import bind
-from server.wiring import Adapters, Services, build_services
+from server.wiring import Adapters, Services, build_services, page_token_secret
 
 PURGE_INTERVAL_SECONDS = 3600.0
 
@@ -111,7 +112,8 @@ def build_adapters(settings: Settings, engine: AsyncEngine, redis: Redis) -> Ada
     redis_keys = RedisKeys(settings.redis_key_prefix)
     guard = RedisGuard(timeout_seconds=settings.redis_timeout_seconds)
     event_signal = EventSignal(redis, redis_keys, guard)
-    units = SqlUnitOfWorkFactory(db, events_committed=event_signal.committed)
+    box = SecretBox(event_secret_key(page_token_secret(settings)))
+    units = SqlUnitOfWorkFactory(db, box, events_committed=event_signal.committed)
 
     async def recent_revocations(since: dt.datetime) -> Sequence[tuple[uuid.UUID, dt.datetime]]:
         async with units.read() as uow:

@@ -18,14 +18,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.domain import Event, EventFilter, NewEvent, Party, PartyKind
 from server.repositories.models import EventRow
+from server.security.sealing import SecretBox
 
 # pg_advisory_xact_lock's key for "appending to the event log" (ASCII "usev").
 EVENTS_LOCK_KEY: Final = 0x75736576
 
 
 class EventRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    """`box` seals the secret part of events at rest."""
+
+    def __init__(self, session: AsyncSession, box: SecretBox) -> None:
         self._session = session
+        self._box = box
         self._pending: list[NewEvent] = []
 
     def append(self, event: NewEvent) -> None:
@@ -35,7 +39,7 @@ class EventRepository:
         """Writes the appended events (whether there were any); the unit of work commits next."""
         if not self._pending:
             return False
-        rows, self._pending = [_row(event) for event in self._pending], []
+        rows, self._pending = [self._row(event) for event in self._pending], []
         if self._session.get_bind().dialect.name == "postgresql":
             await self._session.execute(select(func.pg_advisory_xact_lock(EVENTS_LOCK_KEY)))
         await self._session.execute(insert(EventRow), rows)
@@ -64,7 +68,39 @@ class EventRepository:
         return int(result.rowcount)  # type: ignore[attr-defined]
 
     async def _events(self, query: Select[EventRow]) -> list[Event]:
-        return [_event(row) for row in (await self._session.execute(query)).scalars()]
+        return [self._event(row) for row in (await self._session.execute(query)).scalars()]
+
+    def _row(self, event: NewEvent) -> dict[str, Any]:
+        return {
+            "created_at": event.created_at,
+            "type": event.type.value,
+            "actor_kind": event.actor.kind.value,
+            "actor_id": event.actor.id,
+            "target_kind": None if event.target is None else event.target.kind.value,
+            "target_id": None if event.target is None else event.target.id,
+            "client_ip": event.client_ip[:64],
+            "request_id": event.request_id[:64],
+            "data": dict(event.data),
+            "secret_sealed": self._box.seal(event.secret) if event.secret else None,
+        }
+
+    def _event(self, row: EventRow) -> Event:
+        target = (
+            None
+            if row.target_kind is None
+            else Party(PartyKind(row.target_kind), row.target_id or "")
+        )
+        return Event(
+            id=row.id,
+            type=row.type,
+            created_at=row.created_at,
+            actor=Party(PartyKind(row.actor_kind), row.actor_id),
+            target=target,
+            client_ip=row.client_ip,
+            request_id=row.request_id,
+            data=row.data,
+            secret={} if row.secret_sealed is None else self._box.open(row.secret_sealed),
+        )
 
 
 def _conditions(where: EventFilter) -> list[ColumnElement[bool]]:
@@ -80,35 +116,3 @@ def _conditions(where: EventFilter) -> list[ColumnElement[bool]]:
     if where.until is not None:
         conditions.append(EventRow.created_at < where.until)
     return conditions
-
-
-def _row(event: NewEvent) -> dict[str, Any]:
-    return {
-        "created_at": event.created_at,
-        "type": event.type.value,
-        "actor_kind": event.actor.kind.value,
-        "actor_id": event.actor.id,
-        "target_kind": None if event.target is None else event.target.kind.value,
-        "target_id": None if event.target is None else event.target.id,
-        "client_ip": event.client_ip[:64],
-        "request_id": event.request_id[:64],
-        "data": dict(event.data),
-        "secret": dict(event.secret) or None,
-    }
-
-
-def _event(row: EventRow) -> Event:
-    target = (
-        None if row.target_kind is None else Party(PartyKind(row.target_kind), row.target_id or "")
-    )
-    return Event(
-        id=row.id,
-        type=row.type,
-        created_at=row.created_at,
-        actor=Party(PartyKind(row.actor_kind), row.actor_id),
-        target=target,
-        client_ip=row.client_ip,
-        request_id=row.request_id,
-        data=row.data,
-        secret=row.secret or {},
-    )

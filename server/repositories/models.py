@@ -209,8 +209,9 @@ class EventRow(Base):
     client_ip: Mapped[str] = mapped_column(String(64))
     request_id: Mapped[str] = mapped_column(String(64))
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
-    # What only notifications:read may see (one-time codes); null for most events.
-    secret: Mapped[dict[str, str] | None] = mapped_column(JSON)
+    # What only notifications:read may see (one-time codes), sealed (security/sealing.py); null
+    # for most events.
+    secret_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
 __all__ = [

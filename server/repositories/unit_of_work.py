@@ -18,31 +18,39 @@ from server.repositories.idempotency import IdempotencyRepository
 from server.repositories.service_accounts import ServiceAccountRepository
 from server.repositories.sessions import RefreshTokenRepository, SessionRepository
 from server.repositories.users import UserRepository
+from server.security.sealing import SecretBox
 
 
 class SqlUnitOfWork:
     """The repositories of one transaction; never shared by concurrent tasks."""
 
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, box: SecretBox) -> None:
         self.users = UserRepository(session)
         self.sessions = SessionRepository(session)
         self.refresh_tokens = RefreshTokenRepository(session)
         self.service_accounts = ServiceAccountRepository(session)
         self.idempotency = IdempotencyRepository(session)
-        self.events = EventRepository(session)
+        self.events = EventRepository(session, box)
 
 
 class SqlUnitOfWorkFactory:
-    """`events_committed` is called after each commit that wrote events (it wakes watchers)."""
+    """`box` seals the secret part of events; `events_committed` is called after each commit
+    that wrote events (it wakes watchers)."""
 
-    def __init__(self, db: Database, events_committed: Callable[[], None] = lambda: None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        box: SecretBox,
+        events_committed: Callable[[], None] = lambda: None,
+    ) -> None:
         self._db = db
+        self._box = box
         self._events_committed = events_committed
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[SqlUnitOfWork]:
         async with self._db.transaction() as session:
-            uow = SqlUnitOfWork(session)
+            uow = SqlUnitOfWork(session, self._box)
             yield uow
             # Last, just before the commit: the events' lock is held only as long as that takes.
             wrote_events = await uow.events.flush()
@@ -52,4 +60,4 @@ class SqlUnitOfWorkFactory:
     @asynccontextmanager
     async def read(self) -> AsyncIterator[SqlUnitOfWork]:
         async with self._db.read() as session:
-            yield SqlUnitOfWork(session)
+            yield SqlUnitOfWork(session, self._box)

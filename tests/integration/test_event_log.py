@@ -17,6 +17,7 @@ from sqlalchemy import text
 from server.app import Application
 from server.domain import SYSTEM, Event, EventType, NewEvent, Party, PartyKind
 from server.repositories.events import EventRepository
+from server.security.sealing import SecretBox
 from server.services.maintenance import SESSION_RETENTION, purge_expired
 from tests.support.accounts import insert_users
 from tests.support.flows import (
@@ -319,7 +320,7 @@ async def test_a_later_id_never_commits_before_an_earlier_one(app: Application) 
 
     async def first() -> None:
         async with app.services.db.transaction() as session:
-            log = EventRepository(session)
+            log = EventRepository(session, SecretBox(bytes(32)))
             log.append(event("first"))
             await log.flush()  # the id is drawn and the lock held, not yet committed
             first_drawn.set()

@@ -9,9 +9,11 @@ import datetime as dt
 import grpc
 import grpc.aio
 import pytest
+from sqlalchemy import select
 
 from server.app import Application
 from server.domain import EventType
+from server.repositories.models import EventRow
 from tests.support.events import append_event, events, service_metadata, take, watch
 from tests.support.flows import (
     PASSWORD,
@@ -79,6 +81,12 @@ async def test_the_secret_part_reaches_only_notifications_read(
     notifier = await service_metadata(channel, admin, ["events:read", "notifications:read"])
     cursor = await append_event(app, data={"purpose": "test"}, secret=CODE)
     filter_text = f'type = "{EventType.USER_UPDATED}"'
+    async with app.services.db.read() as session:
+        [sealed] = (
+            await session.execute(select(EventRow.secret_sealed).where(EventRow.id == cursor))
+        ).scalars()
+    assert sealed is not None
+    assert CODE["code"].encode() not in sealed  # sealed at rest
     for metadata, secret in ((admin.metadata, {}), (reader, {}), (notifier, CODE)):
         [listed] = await list_all(channel, metadata, filter_text)
         [watched] = await take(watch(channel, metadata, str(cursor - 1)), 1)

@@ -31,7 +31,7 @@ def upgrade() -> None:
         sa.Column("client_ip", sa.String(64), nullable=False),
         sa.Column("request_id", sa.String(64), nullable=False),
         sa.Column("data", sa.JSON(), nullable=False),
-        sa.Column("secret", sa.JSON(), nullable=True),
+        sa.Column("secret_sealed", sa.LargeBinary(), nullable=True),
         sa.PrimaryKeyConstraint("id", name="pk_events"),
         sqlite_autoincrement=True,
     )
