@@ -22,6 +22,12 @@ NOTES: dict[tuple[grpc.StatusCode, Reason], str] = {
     (grpc.StatusCode.INVALID_ARGUMENT, Reason.INVALID_CREDENTIALS): (
         "the current password of ChangePassword, or of UpdateUser changing one's own email"
     ),
+    (grpc.StatusCode.INVALID_ARGUMENT, Reason.CODE_INVALID): (
+        "a one-time code unknown, used, expired or superseded"
+    ),
+    (grpc.StatusCode.FAILED_PRECONDITION, Reason.EMAIL_NOT_VERIFIED): (
+        "Login, when the settings require a verified email; only after a correct password"
+    ),
     (grpc.StatusCode.UNAUTHENTICATED, Reason.UNAUTHENTICATED): "generic",
     (grpc.StatusCode.PERMISSION_DENIED, Reason.NOT_ALLOWED): "another user's data",
     (grpc.StatusCode.PERMISSION_DENIED, Reason.SCOPE_NOT_GRANTED): "IssueServiceToken",

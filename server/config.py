@@ -176,6 +176,29 @@ class Settings(BaseSettings):
     email_change_window_seconds: int = Field(
         3600, ge=1, description="Window of the per-user email-change counter."
     )
+    one_time_code_ttl_seconds: int = Field(
+        900,
+        ge=1,
+        le=7 * 24 * 3600,
+        description="Lifetime of an email-verification or password-reset code.",
+    )
+    code_requests_window_seconds: int = Field(
+        3600, ge=1, description="Window of the verification and password-reset request counters."
+    )
+    verification_requests_per_user: int = Field(
+        5, ge=1, description="RequestEmailVerification calls per user per window."
+    )
+    password_resets_per_email: int = Field(
+        3, ge=1, description="RequestPasswordReset calls per address per window."
+    )
+    password_resets_per_ip: int = Field(
+        20, ge=1, description="RequestPasswordReset calls per client IP per window."
+    )
+    require_verified_email: bool = Field(
+        False,
+        description="Login refuses a user whose email is not verified "
+        "(FAILED_PRECONDITION EMAIL_NOT_VERIFIED, only after a correct password).",
+    )
     trusted_proxies: list[str] = Field(
         default_factory=list,
         description="Peers (IPs or CIDRs) whose x-forwarded-for is believed; JSON list.",

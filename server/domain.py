@@ -228,6 +228,8 @@ class StoredUser:
 
     user: User
     password_hash: str
+    # A new address the user asked for, taking effect when its code is verified.
+    pending_email: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,6 +284,26 @@ class IdempotencyRecord:
     expires_at: dt.datetime
 
 
+class CodePurpose(enum.StrEnum):
+    """What a one-time code proves."""
+
+    EMAIL_VERIFICATION = "email_verification"
+    PASSWORD_RESET = "password_reset"  # noqa: S105 - a purpose, not a secret
+
+
+@dataclass(frozen=True, slots=True)
+class OneTimeCode:
+    """A one-time code as stored: only its HMAC (`code_hash`), for the address it was sent to."""
+
+    code_hash: bytes
+    purpose: CodePurpose
+    user_id: uuid.UUID
+    email: str
+    created_at: dt.datetime
+    expires_at: dt.datetime
+    used_at: dt.datetime | None = None
+
+
 # -- the event log ------------------------------------------------------------------------------
 
 
@@ -306,6 +328,12 @@ class EventType(enum.StrEnum):
     SERVICE_ACCOUNT_SECRET_ROTATED = "service_account.secret_rotated"  # noqa: S105
     SERVICE_ACCOUNT_DELETED = "service_account.deleted"
     SERVICE_TOKEN_ISSUED = "service_token.issued"  # noqa: S105 - an event name, not a secret
+    # secret: the code and the address it goes to (only notifications:read sees them)
+    EMAIL_VERIFICATION_REQUESTED = "email.verification_requested"
+    USER_EMAIL_VERIFIED = "user.email_verified"
+    EMAIL_CHANGE_REQUESTED = "email.change_requested"  # to the old address; secret: the address
+    PASSWORD_RESET_REQUESTED = "password.reset_requested"  # noqa: S105 - secret: code, address
+    PASSWORD_RESET = "password.reset"  # noqa: S105 - an event name, not a secret
 
 
 class SessionEnd(enum.StrEnum):
@@ -316,6 +344,7 @@ class SessionEnd(enum.StrEnum):
     REVOKE_ALL = "revoke_all"
     REUSE_DETECTED = "reuse_detected"
     PASSWORD_CHANGE = "password_change"  # noqa: S105 - a reason, not a secret
+    PASSWORD_RESET = "password_reset"  # noqa: S105 - a reason, not a secret
     DISABLE = "disable"
     ROLE_CHANGE = "role_change"
     USER_DELETED = "user_deleted"

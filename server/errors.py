@@ -36,6 +36,7 @@ class Reason(enum.StrEnum):
     INVALID_FILTER = enum.auto()
     INVALID_PAGE_TOKEN = enum.auto()
     INVALID_UPDATE_MASK = enum.auto()
+    CODE_INVALID = enum.auto()
     # UNAUTHENTICATED (INVALID_CREDENTIALS also as INVALID_ARGUMENT, from ChangePassword)
     TOKEN_MISSING = enum.auto()
     TOKEN_INVALID = enum.auto()
@@ -64,6 +65,9 @@ class Reason(enum.StrEnum):
     EMAIL_TAKEN = enum.auto()
     REQUEST_ID_REUSED = enum.auto()
     ALREADY_EXISTS = enum.auto()
+    # FAILED_PRECONDITION
+    EMAIL_NOT_VERIFIED = enum.auto()
+    EMAIL_ALREADY_VERIFIED = enum.auto()
     # ABORTED
     ETAG_MISMATCH = enum.auto()
     CONCURRENT_CHANGE = enum.auto()
@@ -137,6 +141,12 @@ class NotFound(DomainError):
 
 class AlreadyExists(DomainError):
     default_reason = Reason.ALREADY_EXISTS
+
+
+class FailedPrecondition(DomainError):
+    """The call is right but the state it acts on does not allow it (yet)."""
+
+    default_reason = Reason.EMAIL_NOT_VERIFIED
 
 
 class Aborted(DomainError):

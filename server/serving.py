@@ -47,9 +47,17 @@ def register_servicers(
     registry: Any, services: Services, health: HealthReporter, clients: ClientResolver
 ) -> None:
     """The four application services, health and reflection."""
-    user_pb2_grpc.add_UserServiceServicer_to_server(UserServicer(services.users, clients), registry)
+    user_pb2_grpc.add_UserServiceServicer_to_server(
+        UserServicer(services.users, services.email_verification, clients), registry
+    )
     auth_pb2_grpc.add_AuthServiceServicer_to_server(
-        AuthServicer(services.auth, services.sessions, services.service_accounts, clients),
+        AuthServicer(
+            services.auth,
+            services.sessions,
+            services.service_accounts,
+            services.password_reset,
+            clients,
+        ),
         registry,
     )
     sa_pb2_grpc.add_ServiceAccountServiceServicer_to_server(

@@ -20,15 +20,19 @@ from server.clock import utc_now
 from server.config import Settings
 from server.repositories.database import Database
 from server.repositories.unit_of_work import SqlUnitOfWorkFactory
+from server.security.one_time_codes import CodeMinter, code_key
 from server.security.password_policy import PasswordPolicy
 from server.security.passwords import PasswordHasher
 from server.security.token_cache import CachingTokenVerifier
 from server.security.tokens import AccessTokenCodec
 from server.services.auth import AuthService
+from server.services.email_verification import EmailVerificationService
 from server.services.events import EventService
 from server.services.idempotency import fingerprint_key
 from server.services.limits import Limits
+from server.services.one_time_codes import CodeIssuer
 from server.services.paging import PageTokens
+from server.services.password_reset import PasswordResetService
 from server.services.service_accounts import ServiceAccountService
 from server.services.sessions import SessionService
 from server.services.users import UserService
@@ -61,6 +65,8 @@ class Services:
     replica: LocalReplica
     service_accounts: ServiceAccountService
     events: EventService
+    email_verification: EmailVerificationService
+    password_reset: PasswordResetService
     event_signal: EventSignal
     # Read by the dependency metrics (server/observability/metrics.py).
     limiter: RateLimiter
@@ -81,16 +87,22 @@ def build_services(settings: Settings, adapters: Adapters, hasher: PasswordHashe
     limits = Limits.from_settings(settings)
     server_secret = page_token_secret(settings)
     page_tokens = PageTokens(server_secret)
+    policy = PasswordPolicy(min_length=settings.password_min_length)
+    codes = CodeIssuer(
+        CodeMinter(code_key(server_secret)),
+        dt.timedelta(seconds=settings.one_time_code_ttl_seconds),
+    )
     users = UserService(
         units=units,
         hasher=hasher,
-        policy=PasswordPolicy(min_length=settings.password_min_length),
+        policy=policy,
         cache=adapters.user_cache,
         revocations=revocations,
         limiter=limiter,
         limits=limits,
         page_tokens=page_tokens,
         fingerprint_key=fingerprint_key(server_secret),
+        codes=codes,
     )
     service_accounts = ServiceAccountService(
         units=units,
@@ -116,6 +128,7 @@ def build_services(settings: Settings, adapters: Adapters, hasher: PasswordHashe
         reuse_grace=dt.timedelta(seconds=settings.refresh_reuse_grace_seconds),
         clock=utc_now,
         service_token_live=service_accounts.token_live,
+        require_verified_email=settings.require_verified_email,
     )
     sessions = SessionService(
         units=units, revocations=revocations, page_tokens=page_tokens, clock=utc_now
@@ -138,6 +151,25 @@ def build_services(settings: Settings, adapters: Adapters, hasher: PasswordHashe
         replica=adapters.replica,
         service_accounts=service_accounts,
         events=events,
+        email_verification=EmailVerificationService(
+            units=units,
+            codes=codes,
+            cache=adapters.user_cache,
+            limiter=limiter,
+            limits=limits,
+            clock=utc_now,
+        ),
+        password_reset=PasswordResetService(
+            units=units,
+            codes=codes,
+            hasher=hasher,
+            policy=policy,
+            cache=adapters.user_cache,
+            revocations=revocations,
+            limiter=limiter,
+            limits=limits,
+            clock=utc_now,
+        ),
         event_signal=adapters.event_signal,
         limiter=limiter,
         redis_guard=adapters.redis_guard,

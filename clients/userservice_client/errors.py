@@ -89,6 +89,10 @@ class AlreadyExistsError(UserServiceError):
     """ALREADY_EXISTS: e.g. reason EMAIL_TAKEN."""
 
 
+class FailedPreconditionError(UserServiceError):
+    """FAILED_PRECONDITION: the state does not allow it yet (EMAIL_NOT_VERIFIED at Login)."""
+
+
 class AbortedError(UserServiceError):
     """ABORTED: a concurrent change won (reason ETAG_MISMATCH); re-read and try again."""
 
@@ -119,6 +123,7 @@ ERROR_CLASSES: Final[Mapping[grpc.StatusCode, type[UserServiceError]]] = {
     grpc.StatusCode.PERMISSION_DENIED: PermissionDeniedError,
     grpc.StatusCode.NOT_FOUND: NotFoundError,
     grpc.StatusCode.ALREADY_EXISTS: AlreadyExistsError,
+    grpc.StatusCode.FAILED_PRECONDITION: FailedPreconditionError,
     grpc.StatusCode.ABORTED: AbortedError,
     grpc.StatusCode.RESOURCE_EXHAUSTED: RateLimitedError,
     grpc.StatusCode.UNAVAILABLE: UnavailableError,
@@ -203,6 +208,7 @@ __all__ = [
     "AbortedError",
     "AlreadyExistsError",
     "DeadlineExceededError",
+    "FailedPreconditionError",
     "FieldViolation",
     "InternalError",
     "InvalidArgumentError",

@@ -97,6 +97,8 @@ class UserRow(Base):
     role: Mapped[Role] = mapped_column(_enum(Role, "role"))
     state: Mapped[UserState] = mapped_column(_enum(UserState, "user_state"))
     email_verified: Mapped[bool] = mapped_column(default=False)
+    # A new address asked for, applied when its verification code comes back (migration 0008).
+    pending_email: Mapped[str | None] = mapped_column(String(320))
     # Incremented on every change; the etag is derived from it.
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[dt.datetime]
@@ -182,6 +184,21 @@ class ServiceAccountRow(Base):
     updated_at: Mapped[dt.datetime]
 
 
+class OneTimeCodeRow(Base):
+    """A one-time code (email verification, password reset), by its HMAC: never the code."""
+
+    __tablename__ = "one_time_codes"
+    __table_args__ = (Index(None, "user_id"), Index(None, "expires_at"))
+
+    code_hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    purpose: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    email: Mapped[str] = mapped_column(String(320))
+    created_at: Mapped[dt.datetime]
+    expires_at: Mapped[dt.datetime]
+    used_at: Mapped[dt.datetime | None]
+
+
 # SQLite makes only an INTEGER PRIMARY KEY the rowid (and AUTOINCREMENT needs it).
 EVENT_ID = BigInteger().with_variant(Integer, "sqlite")
 
@@ -218,6 +235,7 @@ __all__ = [
     "Base",
     "EventRow",
     "IdempotencyRow",
+    "OneTimeCodeRow",
     "RefreshTokenRow",
     "ServiceAccountRow",
     "SessionRow",

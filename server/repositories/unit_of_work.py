@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from server.repositories.codes import OneTimeCodeRepository
 from server.repositories.database import Database
 from server.repositories.events import EventRepository
 from server.repositories.idempotency import IdempotencyRepository
@@ -31,6 +32,7 @@ class SqlUnitOfWork:
         self.service_accounts = ServiceAccountRepository(session)
         self.idempotency = IdempotencyRepository(session)
         self.events = EventRepository(session, box)
+        self.codes = OneTimeCodeRepository(session)
 
 
 class SqlUnitOfWorkFactory:

@@ -32,7 +32,7 @@ def to_user(row: UserRow) -> User:
 
 
 def _stored(row: UserRow | None) -> StoredUser | None:
-    return None if row is None else StoredUser(to_user(row), row.password_hash)
+    return None if row is None else StoredUser(to_user(row), row.password_hash, row.pending_email)
 
 
 def prefix_upper_bound(prefix: str) -> str | None:
@@ -142,6 +142,11 @@ class UserRepository:
             .values(password_hash=new)
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def set_pending_email(self, user_id: uuid.UUID, email: str | None) -> None:
+        await self._session.execute(
+            update(UserRow).where(UserRow.id == user_id).values(pending_email=email)
+        )
 
     async def delete(self, user_id: uuid.UUID) -> None:
         row = await self._session.get(UserRow, user_id)

@@ -22,7 +22,7 @@ def bearer_token(header: str | bytes) -> str:
 
 def enforce(policy: MethodPolicy, principal: Principal | None, *, signup_enabled: bool) -> None:
     access = policy.access
-    if access is Access.PUBLIC or (access is Access.SIGNUP and signup_enabled):
+    if access in (Access.PUBLIC, Access.OPTIONAL) or (access is Access.SIGNUP and signup_enabled):
         return
     if principal is None:
         raise token_missing()

@@ -1,8 +1,10 @@
 """Who may call each method: the one table the call pipeline reads before any handler runs.
 
-PUBLIC needs nothing; SIGNUP is public while sign-up is open and otherwise ADMIN; AUTHENTICATED
-needs a valid token (the service then decides self / admin / scope); ADMIN needs an admin's
-token, or a service token with the listed scope. A service token never passes a bare ADMIN check.
+PUBLIC needs nothing; OPTIONAL needs nothing either, but a token sent along is verified and the
+service sees its caller (RequestPasswordReset: anyone by email, an administrator by id); SIGNUP
+is public while sign-up is open and otherwise ADMIN; AUTHENTICATED needs a valid token (the
+service then decides self / admin / scope); ADMIN needs an admin's token, or a service token
+with the listed scope. A service token never passes a bare ADMIN check.
 A method missing from the table is treated as ADMIN (deny by default); a unit test keeps the
 table's keys equal to the methods the server serves.
 """
@@ -18,6 +20,7 @@ from server.domain import Scope
 
 class Access(enum.Enum):
     PUBLIC = "public"
+    OPTIONAL = "optional"
     SIGNUP = "signup"
     AUTHENTICATED = "authenticated"
     ADMIN = "admin"
@@ -46,6 +49,8 @@ POLICIES: Final[dict[str, MethodPolicy]] = {
     f"{_USERS}UpdateUser": AUTHENTICATED,
     f"{_USERS}DeleteUser": AUTHENTICATED,
     f"{_USERS}ChangePassword": AUTHENTICATED,
+    f"{_USERS}RequestEmailVerification": AUTHENTICATED,
+    f"{_USERS}VerifyEmail": PUBLIC,
     f"{_AUTH}Login": PUBLIC,
     f"{_AUTH}RefreshToken": PUBLIC,
     f"{_AUTH}Logout": AUTHENTICATED,
@@ -55,6 +60,8 @@ POLICIES: Final[dict[str, MethodPolicy]] = {
     f"{_AUTH}RevokeSession": AUTHENTICATED,
     f"{_AUTH}RevokeAllSessions": AUTHENTICATED,
     f"{_AUTH}IssueServiceToken": PUBLIC,
+    f"{_AUTH}RequestPasswordReset": MethodPolicy(Access.OPTIONAL),
+    f"{_AUTH}ResetPassword": PUBLIC,
     f"{_ACCOUNTS}CreateServiceAccount": ADMIN_ONLY,
     f"{_ACCOUNTS}GetServiceAccount": ADMIN_ONLY,
     f"{_ACCOUNTS}ListServiceAccounts": ADMIN_ONLY,

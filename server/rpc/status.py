@@ -37,6 +37,7 @@ STATUS_BY_ERROR: Final[tuple[tuple[type[errors.DomainError], grpc.StatusCode], .
     (errors.PermissionDenied, grpc.StatusCode.PERMISSION_DENIED),
     (errors.NotFound, grpc.StatusCode.NOT_FOUND),
     (errors.AlreadyExists, grpc.StatusCode.ALREADY_EXISTS),
+    (errors.FailedPrecondition, grpc.StatusCode.FAILED_PRECONDITION),
     (errors.Aborted, grpc.StatusCode.ABORTED),
     (errors.RateLimited, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (errors.Unavailable, grpc.StatusCode.UNAVAILABLE),
@@ -60,6 +61,7 @@ REASONS_BY_CODE: Final[tuple[tuple[grpc.StatusCode, tuple[Reason, ...]], ...]] =
             Reason.INVALID_FILTER,
             Reason.INVALID_PAGE_TOKEN,
             Reason.INVALID_UPDATE_MASK,
+            Reason.CODE_INVALID,
             Reason.INVALID_CREDENTIALS,
         ),
     ),
@@ -102,6 +104,10 @@ REASONS_BY_CODE: Final[tuple[tuple[grpc.StatusCode, tuple[Reason, ...]], ...]] =
     (
         grpc.StatusCode.ALREADY_EXISTS,
         (Reason.EMAIL_TAKEN, Reason.REQUEST_ID_REUSED, Reason.ALREADY_EXISTS),
+    ),
+    (
+        grpc.StatusCode.FAILED_PRECONDITION,
+        (Reason.EMAIL_NOT_VERIFIED, Reason.EMAIL_ALREADY_VERIFIED),
     ),
     (grpc.StatusCode.ABORTED, (Reason.ETAG_MISMATCH, Reason.CONCURRENT_CHANGE)),
     (grpc.StatusCode.RESOURCE_EXHAUSTED, (Reason.RATE_LIMITED,)),

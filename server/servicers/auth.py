@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from google.protobuf import empty_pb2
 
-from server.rpc.call_context import ServicerContext, authenticated_principal
+from server.errors import InvalidArgument
+from server.rpc.call_context import ServicerContext, authenticated_principal, current_principal
 from server.rpc.caller_address import ClientResolver
+from server.security.tokens import token_missing
 from server.servicers.convert import (
     introspection_to_proto,
     session_to_proto,
     token_pair_to_proto,
 )
 from server.services.auth import AuthService
+from server.services.password_reset import PasswordResetService
 from server.services.service_accounts import ServiceAccountService
 from server.services.sessions import SessionService
 from userservice.v1 import auth_pb2, auth_pb2_grpc
@@ -25,8 +28,10 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         auth: AuthService,
         sessions: SessionService,
         service_accounts: ServiceAccountService,
+        resets: PasswordResetService,
         clients: ClientResolver,
     ) -> None:
+        self._resets = resets
         self._auth = auth
         self._service_accounts = service_accounts
         self._sessions = sessions
@@ -98,3 +103,23 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
             self._clients.resolve(context),
         )
         return token_pair_to_proto(pair)
+
+    async def RequestPasswordReset(
+        self, request: auth_pb2.RequestPasswordResetRequest, context: ServicerContext
+    ) -> empty_pb2.Empty:
+        if request.user_id and request.email:
+            raise InvalidArgument.for_field("user_id", "give either email or user_id, not both")
+        if request.user_id:
+            principal = current_principal()
+            if principal is None:
+                raise token_missing()
+            await self._resets.request_for_user(request.user_id, principal)
+        else:
+            await self._resets.request_by_email(request.email, self._clients.resolve(context))
+        return _EMPTY
+
+    async def ResetPassword(
+        self, request: auth_pb2.ResetPasswordRequest, context: ServicerContext
+    ) -> empty_pb2.Empty:
+        await self._resets.reset(request.code, request.new_password)
+        return _EMPTY

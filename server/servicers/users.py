@@ -9,6 +9,7 @@ from server.errors import InvalidArgument
 from server.rpc.call_context import ServicerContext, authenticated_principal, current_principal
 from server.rpc.caller_address import ClientResolver
 from server.servicers.convert import mask_paths, role_from_proto, state_from_proto, user_to_proto
+from server.services.email_verification import EmailVerificationService
 from server.services.users import UserService
 from userservice.v1 import user_pb2, user_pb2_grpc
 
@@ -35,8 +36,14 @@ def user_changes(request: user_pb2.UpdateUserRequest) -> UserChanges:
 
 
 class UserServicer(user_pb2_grpc.UserServiceServicer):
-    def __init__(self, users: UserService, clients: ClientResolver) -> None:
+    def __init__(
+        self,
+        users: UserService,
+        verification: EmailVerificationService,
+        clients: ClientResolver,
+    ) -> None:
         self._users = users
+        self._verification = verification
         self._clients = clients
 
     async def CreateUser(
@@ -100,4 +107,16 @@ class UserServicer(user_pb2_grpc.UserServiceServicer):
             principal=authenticated_principal(),
             client=self._clients.resolve(context),
         )
+        return _EMPTY
+
+    async def RequestEmailVerification(
+        self, request: user_pb2.RequestEmailVerificationRequest, context: ServicerContext
+    ) -> empty_pb2.Empty:
+        await self._verification.request_verification(request.user_id, authenticated_principal())
+        return _EMPTY
+
+    async def VerifyEmail(
+        self, request: user_pb2.VerifyEmailRequest, context: ServicerContext
+    ) -> empty_pb2.Empty:
+        await self._verification.verify_email(request.code)
         return _EMPTY

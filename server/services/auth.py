@@ -27,7 +27,13 @@ from server.domain import (
     User,
     UserState,
 )
-from server.errors import InvalidArgument, PermissionDenied, Reason, Unauthenticated
+from server.errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    PermissionDenied,
+    Reason,
+    Unauthenticated,
+)
 from server.security.password_policy import MAX_PASSWORD_LENGTH
 from server.security.passwords import PasswordHasher
 from server.security.token_cache import CachingTokenVerifier
@@ -81,7 +87,9 @@ class AuthService:
         reuse_grace: dt.timedelta,
         clock: Clock,
         service_token_live: ServiceTokenLive,
+        require_verified_email: bool = False,
     ) -> None:
+        self._require_verified_email = require_verified_email
         self._units = units
         self._service_token_live = service_token_live
         self._hasher = hasher
@@ -119,6 +127,12 @@ class AuthService:
             await self._refusals.failed(stored.user.id, "wrong_password")
             raise invalid_credentials()
         await self._limits.succeeded(self._limiter, attempt)
+        if self._require_verified_email and not stored.user.email_verified:
+            # Only now, after the password: a guesser learns nothing from it.
+            await self._refusals.failed(stored.user.id, "email_not_verified")
+            raise FailedPrecondition(
+                "verify the email address first", reason=Reason.EMAIL_NOT_VERIFIED
+            )
         new_hash = (
             await self._hasher.hash(password)
             if self._hasher.needs_rehash(stored.password_hash)

@@ -27,7 +27,7 @@ def append_user_changes(
     before: User,
     after: User,
     *,
-    actor: Principal,
+    actor: Principal | Party,
     revoked: Iterable[uuid.UUID],
     now: dt.datetime,
 ) -> None:

@@ -38,6 +38,9 @@ class Limits:
     service_client: Limit
     login_account_ip: Limit  # one account from one address (the tight limit)
     email_change: Limit
+    verification_user: Limit
+    reset_email: Limit
+    reset_ip: Limit
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Limits:
@@ -56,6 +59,19 @@ class Limits:
                 "email_change",
                 settings.email_changes_per_user,
                 settings.email_change_window_seconds,
+            ),
+            verification_user=Limit(
+                "verification_user",
+                settings.verification_requests_per_user,
+                settings.code_requests_window_seconds,
+            ),
+            reset_email=Limit(
+                "reset_email",
+                settings.password_resets_per_email,
+                settings.code_requests_window_seconds,
+            ),
+            reset_ip=Limit(
+                "reset_ip", settings.password_resets_per_ip, settings.code_requests_window_seconds
             ),
         )
 

@@ -58,6 +58,7 @@ def _batches(now: dt.datetime, event_retention: dt.timedelta) -> tuple[tuple[str
         ),
         ("sessions", sessions),
         ("idempotency_records", lambda uow, limit: uow.idempotency.purge_expired(now, limit=limit)),
+        ("one_time_codes", lambda uow, limit: uow.codes.purge_expired(now, limit=limit)),
         (
             "events",
             lambda uow, limit: uow.events.purge_before(now - event_retention, limit=limit),

@@ -16,12 +16,14 @@ from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
 from server.domain import (
+    CodePurpose,
     Cursor,
     EndedSession,
     Event,
     EventFilter,
     IdempotencyRecord,
     NewEvent,
+    OneTimeCode,
     RefreshTokenRecord,
     RevokeReason,
     Role,
@@ -63,7 +65,37 @@ class UserRepository(Protocol):
         """Compare-and-set: stores `new` only if the hash is still `current`; whether it did."""
         ...
 
+    async def set_pending_email(self, user_id: uuid.UUID, email: str | None) -> None:
+        """Stores (or clears) the address the user asked to change to."""
+        ...
+
     async def delete(self, user_id: uuid.UUID) -> None: ...
+
+
+class OneTimeCodeRepository(Protocol):
+    async def add(self, code: OneTimeCode) -> None: ...
+
+    async def find(
+        self, code_hash: bytes, purpose: CodePurpose, now: dt.datetime
+    ) -> OneTimeCode | None:
+        """The code if it is unused and unexpired at `now` (nothing written)."""
+        ...
+
+    async def consume(
+        self, code_hash: bytes, purpose: CodePurpose, now: dt.datetime
+    ) -> OneTimeCode | None:
+        """Compare-and-set: marks the code used if it is unused and unexpired at `now`, and
+        returns it; None (nothing written) otherwise. A code is consumed once, however many
+        transactions race."""
+        ...
+
+    async def void_all(self, user_id: uuid.UUID, purpose: CodePurpose, now: dt.datetime) -> None:
+        """Marks every unused code of the user for `purpose` used."""
+        ...
+
+    async def purge_expired(self, before: dt.datetime, *, limit: int) -> int:
+        """Deletes at most `limit` codes that expired before `before`; how many it deleted."""
+        ...
 
 
 class SessionRepository(Protocol):
@@ -240,6 +272,9 @@ class UnitOfWork(Protocol):
 
     @property
     def events(self) -> EventRepository: ...
+
+    @property
+    def codes(self) -> OneTimeCodeRepository: ...
 
 
 class UnitOfWorkFactory(Protocol):

@@ -30,6 +30,7 @@ from server.security.password_policy import MAX_PASSWORD_LENGTH, PasswordPolicy
 from server.security.passwords import PasswordHasher
 from server.services.access import require_self_or_admin, require_user
 from server.services.change_events import append_user_changes
+from server.services.email_verification import ask_email_change
 from server.services.event_log import append_revoked, new_event
 from server.services.idempotency import IdempotentRequest, recorded_answer
 from server.services.inputs import (
@@ -41,6 +42,7 @@ from server.services.inputs import (
     resolve_user_ref,
 )
 from server.services.limits import Limits, rate_limited
+from server.services.one_time_codes import CodeIssuer
 from server.services.paging import PageTokens, invalid_token, keyset_page, page_size
 from server.services.unit_of_work import UnitOfWorkFactory
 from server.services.user_filter import parse_user_filter
@@ -67,8 +69,10 @@ class UserService:
         limits: Limits,
         page_tokens: PageTokens,
         fingerprint_key: bytes,
+        codes: CodeIssuer,
         clock: Clock = utc_now,
     ) -> None:
+        self._codes = codes
         self._units = units
         self._hasher = hasher
         self._policy = policy
@@ -248,11 +252,19 @@ class UserService:
             else None
         )
         revoked: Sequence[uuid.UUID] = ()
+        minted = self._codes.mint()
         async with self._units.transaction() as uow:
             stored = await locked_user(uow.users, user_id, etag, principal)
             if verified_hash is not None and stored.password_hash != verified_hash:
                 raise password_changed_meanwhile()
             current, now = stored.user, self._clock()
+            if verified_hash is not None and email is not None and email != current.email:
+                # One's own new address waits for its code (email_verification.py).
+                await ask_email_change(uow, self._codes, current, email, minted, now)
+                email = None
+            elif email is not None and email != current.email and stored.pending_email:
+                # An administrator's change is immediate and ends any pending one.
+                await uow.users.set_pending_email(user_id, None)
             user = changed_user(current, changes, name=name, email=email, now=now)
             await uow.users.save(user)
             # Tokens carry the role, and a disabled user must be refused at once.

@@ -14,6 +14,7 @@ from server.domain import (
     EndedSession,
     Event,
     IdempotencyRecord,
+    OneTimeCode,
     RefreshTokenRecord,
     RevokeReason,
     Role,
@@ -41,6 +42,7 @@ class MemoryState:
     service_accounts: dict[uuid.UUID, ServiceAccountRecord] = field(default_factory=dict)
     idempotency: dict[tuple[str, str, str], IdempotencyRecord] = field(default_factory=dict)
     events: dict[int, Event] = field(default_factory=dict)
+    codes: dict[bytes, OneTimeCode] = field(default_factory=dict)
     # {"last": the last event id given}: ids are never reused, even after a purge.
     event_ids: dict[str, int] = field(default_factory=lambda: {"last": 0})
 
@@ -100,8 +102,15 @@ class MemoryUsers:
         self._state.users[user_id] = dataclasses.replace(stored, password_hash=new)
         return True
 
+    async def set_pending_email(self, user_id: uuid.UUID, email: str | None) -> None:
+        stored = self._state.users[user_id]
+        self._state.users[user_id] = dataclasses.replace(stored, pending_email=email)
+
     async def delete(self, user_id: uuid.UUID) -> None:
         self._state.users.pop(user_id, None)
+        for code in list(self._state.codes.values()):
+            if code.user_id == user_id:  # ON DELETE CASCADE
+                del self._state.codes[code.code_hash]
         for session in self._state.sessions.values():
             if session.user_id == user_id:  # ON DELETE SET NULL
                 self._state.sessions[session.id] = dataclasses.replace(session, user_id=None)

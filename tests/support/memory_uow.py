@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from tests.support.memory_codes import MemoryCodes
 from tests.support.memory_events import MemoryEvents
 from tests.support.memory_repositories import (
     MemoryIdempotency,
@@ -31,6 +32,7 @@ class MemoryUnitOfWork:
         self.service_accounts = MemoryServiceAccounts(state)
         self.idempotency = MemoryIdempotency(state)
         self.events = MemoryEvents(state)
+        self.codes = MemoryCodes(state)
 
 
 class MemoryUnitOfWorkFactory:

@@ -24,13 +24,17 @@ from server.cache.revocations import RevocationStore
 from server.cache.users import UserCache
 from server.config import SigningAlgorithm
 from server.security.keys import generate_key, load_key_set
+from server.security.one_time_codes import CodeMinter
 from server.security.password_policy import PasswordPolicy
 from server.security.passwords import PasswordHasher
 from server.security.token_cache import CachingTokenVerifier
 from server.security.tokens import AccessTokenCodec
 from server.services.auth import AuthService
+from server.services.email_verification import EmailVerificationService
 from server.services.limits import Limits
+from server.services.one_time_codes import CodeIssuer
 from server.services.paging import PageTokens
+from server.services.password_reset import PasswordResetService
 from server.services.service_accounts import ServiceAccountService
 from server.services.users import UserService
 from tests.support.memory_uow import MemoryUnitOfWorkFactory
@@ -40,6 +44,8 @@ REFRESH_TTL = dt.timedelta(days=30)
 REUSE_GRACE = dt.timedelta(seconds=10)
 LOGIN_FAILURES = 5
 EMAIL_CHANGES = 3
+CODE_REQUESTS = 3
+CODE_TTL = dt.timedelta(minutes=15)
 # The cheapest argon2id the library accepts: a hash costs microseconds, not 30 ms.
 TINY_ARGON2: dict[str, int] = {"memory_kib": 8, "time_cost": 1, "parallelism": 1}
 
@@ -67,6 +73,8 @@ class InMemoryServices:
     revocations: RevocationStore
     hasher: PasswordHasher
     page_tokens: PageTokens
+    verification: EmailVerificationService
+    resets: PasswordResetService
 
 
 def limits() -> Limits:
@@ -77,14 +85,18 @@ def limits() -> Limits:
         service_client=Limit("service_client", LOGIN_FAILURES, 900),
         login_account_ip=Limit("login_account_ip", LOGIN_FAILURES, 900),
         email_change=Limit("email_change", EMAIL_CHANGES, 3600),
+        verification_user=Limit("verification_user", CODE_REQUESTS, 3600),
+        reset_email=Limit("reset_email", CODE_REQUESTS, 3600),
+        reset_ip=Limit("reset_ip", 100, 3600),
     )
 
 
 @asynccontextmanager
 async def services_in_memory(
-    keys_dir: Path, *, limits_used: Limits | None = None
+    keys_dir: Path, *, limits_used: Limits | None = None, require_verified_email: bool = False
 ) -> AsyncIterator[InMemoryServices]:
     """`limits_used`: the brute-force limits, when a test needs other than `limits()`."""
+    codes = CodeIssuer(CodeMinter(b"unit-test code key"), CODE_TTL)
     units, clock = MemoryUnitOfWorkFactory(), FakeClock()
     generate_key(keys_dir, SigningAlgorithm.EDDSA, now=clock())
     keys = load_key_set(keys_dir, SigningAlgorithm.EDDSA, access_token_ttl=ACCESS_TTL, now=clock())
@@ -121,6 +133,7 @@ async def services_in_memory(
             limits=limits_used or limits(),
             page_tokens=page_tokens,
             fingerprint_key=b"unit-test fingerprint key",
+            codes=codes,
             clock=clock,
         )
         service_accounts = ServiceAccountService(
@@ -146,12 +159,47 @@ async def services_in_memory(
             reuse_grace=REUSE_GRACE,
             clock=clock,
             service_token_live=service_accounts.token_live,
+            require_verified_email=require_verified_email,
+        )
+        verification = EmailVerificationService(
+            units=units,
+            codes=codes,
+            cache=cache,
+            limiter=limiter,
+            limits=limits_used or limits(),
+            clock=clock,
+        )
+        resets = PasswordResetService(
+            units=units,
+            codes=codes,
+            hasher=hasher,
+            policy=PasswordPolicy(min_length=8),
+            cache=cache,
+            revocations=revocations,
+            limiter=limiter,
+            limits=limits_used or limits(),
+            clock=clock,
         )
         try:
             yield InMemoryServices(
-                units, clock, users, auth, service_accounts, revocations, hasher, page_tokens
+                units,
+                clock,
+                users,
+                auth,
+                service_accounts,
+                revocations,
+                hasher,
+                page_tokens,
+                verification,
+                resets,
             )
         finally:
             await cache.close()
             await revocations.close()
             await fake.aclose()
+
+
+def last_code(svc: InMemoryServices, event_type: str) -> str:
+    """The code the newest event of `event_type` carries (what notifications:read would read)."""
+    events = [e for e in svc.units.state.events.values() if e.type == event_type]
+    return events[-1].secret["code"]

@@ -56,6 +56,15 @@ class AuthServiceStub:
     """Revokes every session of a user (self or admin)."""
     IssueServiceToken: _grpc.UnaryUnaryMultiCallable[_auth_pb2.IssueServiceTokenRequest, _auth_pb2.TokenPair]
     """Client-credentials grant for service accounts: a short-lived access token, no refresh token."""
+    RequestPasswordReset: _grpc.UnaryUnaryMultiCallable[_auth_pb2.RequestPasswordResetRequest, _empty_pb2.Empty]
+    """Public: asks for a password-reset code (event password.reset_requested, code readable only
+    with notifications:read). Answers the same whether or not the email has an account.
+    Throttled per address and per client IP. An administrator may name a user by id instead.
+    """
+    ResetPassword: _grpc.UnaryUnaryMultiCallable[_auth_pb2.ResetPasswordRequest, _empty_pb2.Empty]
+    """Public: sets a new password with a reset code (once), and revokes every session of the
+    user. INVALID_ARGUMENT (CODE_INVALID) for an unknown, used or expired code.
+    """
 
 @_typing.type_check_only
 class AuthServiceAsyncStub(AuthServiceStub):
@@ -84,6 +93,15 @@ class AuthServiceAsyncStub(AuthServiceStub):
     """Revokes every session of a user (self or admin)."""
     IssueServiceToken: _aio.UnaryUnaryMultiCallable[_auth_pb2.IssueServiceTokenRequest, _auth_pb2.TokenPair]  # type: ignore[assignment]
     """Client-credentials grant for service accounts: a short-lived access token, no refresh token."""
+    RequestPasswordReset: _aio.UnaryUnaryMultiCallable[_auth_pb2.RequestPasswordResetRequest, _empty_pb2.Empty]  # type: ignore[assignment]
+    """Public: asks for a password-reset code (event password.reset_requested, code readable only
+    with notifications:read). Answers the same whether or not the email has an account.
+    Throttled per address and per client IP. An administrator may name a user by id instead.
+    """
+    ResetPassword: _aio.UnaryUnaryMultiCallable[_auth_pb2.ResetPasswordRequest, _empty_pb2.Empty]  # type: ignore[assignment]
+    """Public: sets a new password with a reset code (once), and revokes every session of the
+    user. INVALID_ARGUMENT (CODE_INVALID) for an unknown, used or expired code.
+    """
 
 class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
     """Authentication: tokens, sessions and the public keys that verify them."""
@@ -163,5 +181,26 @@ class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_auth_pb2.TokenPair, _abc.Awaitable[_auth_pb2.TokenPair]]:
         """Client-credentials grant for service accounts: a short-lived access token, no refresh token."""
+
+    @_abc_1.abstractmethod
+    def RequestPasswordReset(
+        self,
+        request: _auth_pb2.RequestPasswordResetRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_empty_pb2.Empty, _abc.Awaitable[_empty_pb2.Empty]]:
+        """Public: asks for a password-reset code (event password.reset_requested, code readable only
+        with notifications:read). Answers the same whether or not the email has an account.
+        Throttled per address and per client IP. An administrator may name a user by id instead.
+        """
+
+    @_abc_1.abstractmethod
+    def ResetPassword(
+        self,
+        request: _auth_pb2.ResetPasswordRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_empty_pb2.Empty, _abc.Awaitable[_empty_pb2.Empty]]:
+        """Public: sets a new password with a reset code (once), and revokes every session of the
+        user. INVALID_ARGUMENT (CODE_INVALID) for an unknown, used or expired code.
+        """
 
 def add_AuthServiceServicer_to_server(servicer: AuthServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -56,6 +56,15 @@ class UserServiceStub:
     """Deletes a user and revokes all of its sessions."""
     ChangePassword: _grpc.UnaryUnaryMultiCallable[_user_pb2.ChangePasswordRequest, _empty_pb2.Empty]
     """Changes the caller's password and revokes every other session of the caller."""
+    RequestEmailVerification: _grpc.UnaryUnaryMultiCallable[_user_pb2.RequestEmailVerificationRequest, _empty_pb2.Empty]
+    """Sends a one-time code (event email.verification_requested, code readable only with
+    notifications:read) to the user's pending address, else to its unverified email (self or
+    admin). FAILED_PRECONDITION (EMAIL_ALREADY_VERIFIED) when there is nothing to verify.
+    """
+    VerifyEmail: _grpc.UnaryUnaryMultiCallable[_user_pb2.VerifyEmailRequest, _empty_pb2.Empty]
+    """Public: the code is the proof. Verifies the address it was sent to; a pending address then
+    becomes the email. INVALID_ARGUMENT (CODE_INVALID) for an unknown, used or expired code.
+    """
 
 @_typing.type_check_only
 class UserServiceAsyncStub(UserServiceStub):
@@ -84,6 +93,15 @@ class UserServiceAsyncStub(UserServiceStub):
     """Deletes a user and revokes all of its sessions."""
     ChangePassword: _aio.UnaryUnaryMultiCallable[_user_pb2.ChangePasswordRequest, _empty_pb2.Empty]  # type: ignore[assignment]
     """Changes the caller's password and revokes every other session of the caller."""
+    RequestEmailVerification: _aio.UnaryUnaryMultiCallable[_user_pb2.RequestEmailVerificationRequest, _empty_pb2.Empty]  # type: ignore[assignment]
+    """Sends a one-time code (event email.verification_requested, code readable only with
+    notifications:read) to the user's pending address, else to its unverified email (self or
+    admin). FAILED_PRECONDITION (EMAIL_ALREADY_VERIFIED) when there is nothing to verify.
+    """
+    VerifyEmail: _aio.UnaryUnaryMultiCallable[_user_pb2.VerifyEmailRequest, _empty_pb2.Empty]  # type: ignore[assignment]
+    """Public: the code is the proof. Verifies the address it was sent to; a pending address then
+    becomes the email. INVALID_ARGUMENT (CODE_INVALID) for an unknown, used or expired code.
+    """
 
 class UserServiceServicer(metaclass=_abc_1.ABCMeta):
     """Users: sign-up, profile, administration.
@@ -145,5 +163,26 @@ class UserServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_empty_pb2.Empty, _abc.Awaitable[_empty_pb2.Empty]]:
         """Changes the caller's password and revokes every other session of the caller."""
+
+    @_abc_1.abstractmethod
+    def RequestEmailVerification(
+        self,
+        request: _user_pb2.RequestEmailVerificationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_empty_pb2.Empty, _abc.Awaitable[_empty_pb2.Empty]]:
+        """Sends a one-time code (event email.verification_requested, code readable only with
+        notifications:read) to the user's pending address, else to its unverified email (self or
+        admin). FAILED_PRECONDITION (EMAIL_ALREADY_VERIFIED) when there is nothing to verify.
+        """
+
+    @_abc_1.abstractmethod
+    def VerifyEmail(
+        self,
+        request: _user_pb2.VerifyEmailRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_empty_pb2.Empty, _abc.Awaitable[_empty_pb2.Empty]]:
+        """Public: the code is the proof. Verifies the address it was sent to; a pending address then
+        becomes the email. INVALID_ARGUMENT (CODE_INVALID) for an unknown, used or expired code.
+        """
 
 def add_UserServiceServicer_to_server(servicer: UserServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
