@@ -114,8 +114,9 @@ class UserService:
     async def bootstrap_admin(self, *, email: str, password: str, display_name: str) -> User:
         """`userservice create-admin`: the first administrator, made by an operator at a shell."""
         email, display_name = normalize_email(email), check_display_name(display_name)
+        # The operator vouches for the address: it is verified.
         return await self._create(
-            email, password, display_name, Role.ADMIN, None, None, actor=SYSTEM
+            email, password, display_name, Role.ADMIN, None, None, actor=SYSTEM, verified=True
         )
 
     async def _create(
@@ -128,6 +129,7 @@ class UserService:
         principal: Principal | None,
         *,
         actor: Party,
+        verified: bool = False,
     ) -> User:
         self._policy.check(password, email=email)
         caller = principal.subject if principal else "anonymous"
@@ -152,6 +154,9 @@ class UserService:
                     role=role,
                     now=now,
                 )
+                if verified:
+                    user = dataclasses.replace(user, email_verified=True)
+                    await uow.users.save(user)
                 if request is not None:
                     await uow.idempotency.add(request.answered(encode_user(user), now))
                 uow.events.append(

@@ -75,7 +75,7 @@ async def test_changing_ones_own_email_through_the_sdk_needs_the_current_passwor
             await client.update_user("me", email=wanted, current_password="not-my-password-at-all")
         moved = await client.update_user("me", email=wanted, current_password=PASSWORD)
         assert wrong.value.reason == "INVALID_CREDENTIALS"
-        assert moved.email == wanted
+        assert moved.email != wanted  # pending until VerifyEmail gets the code sent to it
 
 
 async def test_create_user_with_the_same_request_id_returns_the_first_user(

@@ -145,7 +145,7 @@ async def test_changing_ones_own_email_needs_the_current_password(
             assert bad_request is not None
             assert [v.field for v in bad_request.field_violations] == ["current_password"]
         assert wrong.error_info.reason == "INVALID_CREDENTIALS"
-        assert moved.email == wanted
+        assert moved.email == caller.account.user.email  # pending until VerifyEmail
 
 
 async def test_thirty_racing_email_probes_are_throttled_after_five(
