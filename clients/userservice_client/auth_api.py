@@ -116,5 +116,36 @@ class AuthServiceMethods(ClientBase):
         request = auth_pb2.RevokeAllSessionsRequest(user_id=user_id)
         await self._call(self._auth.RevokeAllSessions, request, timeout, metadata)
 
+    async def request_password_reset(
+        self,
+        email: str = "",
+        *,
+        user_id: str = "",
+        timeout: float | None = None,
+        metadata: Metadata = (),
+    ) -> None:
+        """Asks for a password-reset code, sent through the event stream to the deployment's
+        notification service. By `email` anyone may ask, and the answer is the same whether or
+        not the address has an account; by `user_id` only an administrator (this client's
+        credentials are sent). RateLimitedError when asked too often for one address or from
+        one client address."""
+        request = auth_pb2.RequestPasswordResetRequest(email=email, user_id=user_id)
+        await self._call(
+            self._auth.RequestPasswordReset,
+            request,
+            timeout,
+            metadata,
+            authenticated=bool(user_id),
+        )
+
+    async def reset_password(
+        self, code: str, new_password: str, *, timeout: float | None = None, metadata: Metadata = ()
+    ) -> None:
+        """Sets a new password with a reset code (once); every session of the user ends.
+        InvalidArgumentError (CODE_INVALID) for an unknown, used or expired code, or a
+        password the policy refuses (PASSWORD_TOO_SHORT, ...)."""
+        request = auth_pb2.ResetPasswordRequest(code=code, new_password=new_password)
+        await self._call(self._auth.ResetPassword, request, timeout, metadata, authenticated=False)
+
 
 __all__ = ["AuthServiceMethods"]

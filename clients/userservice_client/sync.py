@@ -211,6 +211,20 @@ class UserServiceClient(SyncEventMethods):
         """See `AsyncUserServiceClient.change_password`."""
         self._run(self._client.change_password(current, new, timeout=timeout, metadata=metadata))
 
+    def request_email_verification(
+        self, user_id: str = "me", *, timeout: float | None = None, metadata: Metadata = ()
+    ) -> None:
+        """See `AsyncUserServiceClient.request_email_verification`."""
+        self._run(
+            self._client.request_email_verification(user_id, timeout=timeout, metadata=metadata)
+        )
+
+    def verify_email(
+        self, code: str, *, timeout: float | None = None, metadata: Metadata = ()
+    ) -> None:
+        """See `AsyncUserServiceClient.verify_email`."""
+        self._run(self._client.verify_email(code, timeout=timeout, metadata=metadata))
+
     # AuthService
 
     def login(
@@ -290,6 +304,29 @@ class UserServiceClient(SyncEventMethods):
     ) -> None:
         """See `AsyncUserServiceClient.revoke_all_sessions`."""
         self._run(self._client.revoke_all_sessions(user_id, timeout=timeout, metadata=metadata))
+
+    def request_password_reset(
+        self,
+        email: str = "",
+        *,
+        user_id: str = "",
+        timeout: float | None = None,
+        metadata: Metadata = (),
+    ) -> None:
+        """See `AsyncUserServiceClient.request_password_reset`."""
+        self._run(
+            self._client.request_password_reset(
+                email, user_id=user_id, timeout=timeout, metadata=metadata
+            )
+        )
+
+    def reset_password(
+        self, code: str, new_password: str, *, timeout: float | None = None, metadata: Metadata = ()
+    ) -> None:
+        """See `AsyncUserServiceClient.reset_password`."""
+        self._run(
+            self._client.reset_password(code, new_password, timeout=timeout, metadata=metadata)
+        )
 
 
 __all__ = ["UserServiceClient"]

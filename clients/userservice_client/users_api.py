@@ -147,5 +147,22 @@ class UserServiceMethods(ClientBase):
         request = user_pb2.ChangePasswordRequest(current_password=current, new_password=new)
         await self._call(self._users.ChangePassword, request, timeout, metadata)
 
+    async def request_email_verification(
+        self, user_id: str = "me", *, timeout: float | None = None, metadata: Metadata = ()
+    ) -> None:
+        """Sends a verification code to the user's pending address, else to its unverified
+        email (self or admin). FailedPreconditionError (EMAIL_ALREADY_VERIFIED) when there is
+        nothing to verify."""
+        request = user_pb2.RequestEmailVerificationRequest(user_id=user_id)
+        await self._call(self._users.RequestEmailVerification, request, timeout, metadata)
+
+    async def verify_email(
+        self, code: str, *, timeout: float | None = None, metadata: Metadata = ()
+    ) -> None:
+        """Verifies the address a code was sent to (no login needed: the code is the proof); a
+        pending new email then becomes the user's email. InvalidArgumentError (CODE_INVALID)."""
+        request = user_pb2.VerifyEmailRequest(code=code)
+        await self._call(self._users.VerifyEmail, request, timeout, metadata, authenticated=False)
+
 
 __all__ = ["Role", "State", "UserServiceMethods"]

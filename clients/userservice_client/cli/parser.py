@@ -10,7 +10,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from userservice_client.cli import account_commands, event_commands, user_commands
+from userservice_client.cli import (
+    account_commands,
+    event_commands,
+    recovery_commands,
+    user_commands,
+)
 from userservice_client.cli.context import Command, Run
 from userservice_client.cli.login_state import Access
 from userservice_client.cli.options import ADDRESS_ENV, DEFAULT_ADDRESS, DEFAULT_TIMEOUT_SECONDS
@@ -147,6 +152,43 @@ def _add_sessions(commands: argparse._SubParsersAction[argparse.ArgumentParser])
     revoke_all.add_argument("user", nargs="?", default="me", metavar="USER|me")
 
 
+def _add_recovery(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    password = commands.add_parser("password", help="reset a forgotten password")
+    sub = password.add_subparsers(dest="password_command", required=True, metavar="COMMAND")
+    asked = _command(
+        sub,
+        "reset-request",
+        recovery_commands.reset_request,
+        Access.OPTIONAL,
+        "ask for a reset code (the same answer whether or not the account exists)",
+    )
+    asked.add_argument("--email", help="the account's email (anyone)")
+    asked.add_argument("--user-id", help="an account by id (administrators)")
+    reset = _command(
+        sub,
+        "reset",
+        recovery_commands.reset,
+        Access.PUBLIC,
+        f"set a new password with a reset code (the password from ${NEW_PASSWORD_ENV}, else "
+        "asked for)",
+    )
+    reset.add_argument("code", metavar="CODE")
+    email = commands.add_parser("email", help="verify an email address")
+    sub = email.add_subparsers(dest="email_command", required=True, metavar="COMMAND")
+    verify = _command(
+        sub, "verify", recovery_commands.verify, Access.PUBLIC, "verify an address with its code"
+    )
+    verify.add_argument("code", metavar="CODE")
+    request = _command(
+        sub,
+        "request",
+        recovery_commands.request_verification,
+        Access.REQUIRED,
+        "send a verification code (self or admin)",
+    )
+    request.add_argument("user", nargs="?", default="me", metavar="USER|me")
+
+
 def _add_events(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     events = commands.add_parser("events", help="follow and query the event log (admins)")
     sub = events.add_subparsers(dest="events_command", required=True, metavar="COMMAND")
@@ -200,6 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_users(commands)
     _add_sessions(commands)
     _add_events(commands)
+    _add_recovery(commands)
     _command(commands, "keys", account_commands.keys, Access.PUBLIC, "the token signing keys")
     return parser
 
