@@ -9,9 +9,9 @@ RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 COPY pyproject.toml README.md ./
 COPY server ./server
-COPY generated ./generated
 COPY clients ./clients
-RUN pip install --no-cache-dir .
+# Two distributions: the client (stubs, SDK) first by path, then the server, which requires it.
+RUN pip install --no-cache-dir ./clients .
 
 FROM python:3.11-slim-bookworm
 ENV PATH=/opt/venv/bin:$PATH \

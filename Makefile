@@ -9,10 +9,14 @@ BUF := .tools/node_modules/.bin/buf
 
 .PHONY: run test lint fmt proto proto-check buf-lint bench bench-growth clean
 
-$(STAMP): pyproject.toml
+# Two distributions, both editable: the client (stubs, SDK, CLI) from clients/, then the server,
+# which depends on it by name; naming both in one install lets pip take the local client.
+$(STAMP): pyproject.toml clients/pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@# grpc-stubs (replaced by types-grpcio) writes the same grpc-stubs/ directory: remove it first.
+	@$(BIN)/python -m pip uninstall --quiet --yes grpc-stubs 2>/dev/null || true
+	$(BIN)/python -m pip install --quiet -e ./clients -e '.[dev]'
 	@touch $(STAMP)
 
 run: $(STAMP) ## start the service on the embedded default (SQLite + in-process store)
@@ -32,7 +36,7 @@ fmt: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-proto: $(STAMP) ## regenerate generated/ from protos/
+proto: $(STAMP) ## regenerate clients/generated/ from protos/
 	$(BIN)/python scripts/gen_protos.py
 
 proto-check: $(STAMP)
