@@ -22,48 +22,75 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 from google.protobuf import empty_pb2 as google_dot_protobuf_dot_empty__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from userservice.v1 import user_pb2 as userservice_dot_v1_dot_user__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19userservice/v1/auth.proto\x12\x0euserservice.v1\x1a\x1bgoogle/protobuf/empty.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19userservice/v1/user.proto\"/\n\x0cLoginRequest\x12\r\n\x05\x65mail\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\"\xdd\x01\n\tTokenPair\x12\x14\n\x0c\x61\x63\x63\x65ss_token\x18\x01 \x01(\t\x12\x15\n\rrefresh_token\x18\x02 \x01(\t\x12\x12\n\ntoken_type\x18\x03 \x01(\t\x12<\n\x18\x61\x63\x63\x65ss_token_expire_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12=\n\x19refresh_token_expire_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nsession_id\x18\x06 \x01(\t\",\n\x13RefreshTokenRequest\x12\x15\n\rrefresh_token\x18\x01 \x01(\t\"&\n\rLogoutRequest\x12\x15\n\rrefresh_token\x18\x01 \x01(\t\",\n\x14ValidateTokenRequest\x12\x14\n\x0c\x61\x63\x63\x65ss_token\x18\x01 \x01(\t\"\xc9\x01\n\x15ValidateTokenResponse\x12\x0e\n\x06\x61\x63tive\x18\x01 \x01(\x08\x12\x0f\n\x07user_id\x18\x02 \x01(\t\x12\x12\n\nsession_id\x18\x03 \x01(\t\x12\'\n\x04role\x18\x04 \x01(\x0e\x32\x19.userservice.v1.User.Role\x12/\n\x0b\x65xpire_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06scopes\x18\x06 \x03(\t\x12\x11\n\tclient_id\x18\x07 \x01(\t\"\x10\n\x0eGetJwksRequest\"4\n\x0fGetJwksResponse\x12!\n\x04keys\x18\x01 \x03(\x0b\x32\x13.userservice.v1.Jwk\"r\n\x03Jwk\x12\x0b\n\x03kid\x18\x01 \x01(\t\x12\x0b\n\x03kty\x18\x02 \x01(\t\x12\x0b\n\x03\x61lg\x18\x03 \x01(\t\x12\x0b\n\x03use\x18\x04 \x01(\t\x12\x0b\n\x03\x63rv\x18\x05 \x01(\t\x12\t\n\x01x\x18\x06 \x01(\t\x12\t\n\x01y\x18\x07 \x01(\t\x12\t\n\x01n\x18\x08 \x01(\t\x12\t\n\x01\x65\x18\t \x01(\t\"\xf3\x01\n\x07Session\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07user_id\x18\x02 \x01(\t\x12/\n\x0b\x63reate_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\rlast_use_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x65xpire_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tclient_ip\x18\x06 \x01(\t\x12\x12\n\nuser_agent\x18\x07 \x01(\t\x12\x0f\n\x07\x63urrent\x18\x08 \x01(\x08\"M\n\x13ListSessionsRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"Z\n\x14ListSessionsResponse\x12)\n\x08sessions\x18\x01 \x03(\x0b\x32\x17.userservice.v1.Session\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"*\n\x14RevokeSessionRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\"+\n\x18RevokeAllSessionsRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\"T\n\x18IssueServiceTokenRequest\x12\x11\n\tclient_id\x18\x01 \x01(\t\x12\x15\n\rclient_secret\x18\x02 \x01(\t\x12\x0e\n\x06scopes\x18\x03 \x03(\t2\xe5\x05\n\x0b\x41uthService\x12@\n\x05Login\x12\x1c.userservice.v1.LoginRequest\x1a\x19.userservice.v1.TokenPair\x12N\n\x0cRefreshToken\x12#.userservice.v1.RefreshTokenRequest\x1a\x19.userservice.v1.TokenPair\x12?\n\x06Logout\x12\x1d.userservice.v1.LogoutRequest\x1a\x16.google.protobuf.Empty\x12\\\n\rValidateToken\x12$.userservice.v1.ValidateTokenRequest\x1a%.userservice.v1.ValidateTokenResponse\x12J\n\x07GetJwks\x12\x1e.userservice.v1.GetJwksRequest\x1a\x1f.userservice.v1.GetJwksResponse\x12Y\n\x0cListSessions\x12#.userservice.v1.ListSessionsRequest\x1a$.userservice.v1.ListSessionsResponse\x12M\n\rRevokeSession\x12$.userservice.v1.RevokeSessionRequest\x1a\x16.google.protobuf.Empty\x12U\n\x11RevokeAllSessions\x12(.userservice.v1.RevokeAllSessionsRequest\x1a\x16.google.protobuf.Empty\x12X\n\x11IssueServiceToken\x12(.userservice.v1.IssueServiceTokenRequest\x1a\x19.userservice.v1.TokenPairb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19userservice/v1/auth.proto\x12\x0euserservice.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19userservice/v1/user.proto\";\n\x0cLoginRequest\x12\x13\n\x05\x65mail\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x16\n\x08password\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\"\xdd\x01\n\tTokenPair\x12\x14\n\x0c\x61\x63\x63\x65ss_token\x18\x01 \x01(\t\x12\x15\n\rrefresh_token\x18\x02 \x01(\t\x12\x12\n\ntoken_type\x18\x03 \x01(\t\x12<\n\x18\x61\x63\x63\x65ss_token_expire_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12=\n\x19refresh_token_expire_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nsession_id\x18\x06 \x01(\t\"2\n\x13RefreshTokenRequest\x12\x1b\n\rrefresh_token\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\",\n\rLogoutRequest\x12\x1b\n\rrefresh_token\x18\x01 \x01(\tB\x04\xe2\x41\x01\x01\"2\n\x14ValidateTokenRequest\x12\x1a\n\x0c\x61\x63\x63\x65ss_token\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\xc9\x01\n\x15ValidateTokenResponse\x12\x0e\n\x06\x61\x63tive\x18\x01 \x01(\x08\x12\x0f\n\x07user_id\x18\x02 \x01(\t\x12\x12\n\nsession_id\x18\x03 \x01(\t\x12\'\n\x04role\x18\x04 \x01(\x0e\x32\x19.userservice.v1.User.Role\x12/\n\x0b\x65xpire_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06scopes\x18\x06 \x03(\t\x12\x11\n\tclient_id\x18\x07 \x01(\t\"\x10\n\x0eGetJwksRequest\"4\n\x0fGetJwksResponse\x12!\n\x04keys\x18\x01 \x03(\x0b\x32\x13.userservice.v1.Jwk\"r\n\x03Jwk\x12\x0b\n\x03kid\x18\x01 \x01(\t\x12\x0b\n\x03kty\x18\x02 \x01(\t\x12\x0b\n\x03\x61lg\x18\x03 \x01(\t\x12\x0b\n\x03use\x18\x04 \x01(\t\x12\x0b\n\x03\x63rv\x18\x05 \x01(\t\x12\t\n\x01x\x18\x06 \x01(\t\x12\t\n\x01y\x18\x07 \x01(\t\x12\t\n\x01n\x18\x08 \x01(\t\x12\t\n\x01\x65\x18\t \x01(\t\"\xf3\x01\n\x07Session\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07user_id\x18\x02 \x01(\t\x12/\n\x0b\x63reate_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\rlast_use_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x65xpire_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tclient_ip\x18\x06 \x01(\t\x12\x12\n\nuser_agent\x18\x07 \x01(\t\x12\x0f\n\x07\x63urrent\x18\x08 \x01(\x08\"_\n\x13ListSessionsRequest\x12\x15\n\x07user_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x17\n\tpage_size\x18\x02 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x18\n\npage_token\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\"Z\n\x14ListSessionsResponse\x12)\n\x08sessions\x18\x01 \x03(\x0b\x32\x17.userservice.v1.Session\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"0\n\x14RevokeSessionRequest\x12\x18\n\nsession_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"1\n\x18RevokeAllSessionsRequest\x12\x15\n\x07user_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"f\n\x18IssueServiceTokenRequest\x12\x17\n\tclient_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1b\n\rclient_secret\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x14\n\x06scopes\x18\x03 \x03(\tB\x04\xe2\x41\x01\x01\x32\xe5\x05\n\x0b\x41uthService\x12@\n\x05Login\x12\x1c.userservice.v1.LoginRequest\x1a\x19.userservice.v1.TokenPair\x12N\n\x0cRefreshToken\x12#.userservice.v1.RefreshTokenRequest\x1a\x19.userservice.v1.TokenPair\x12?\n\x06Logout\x12\x1d.userservice.v1.LogoutRequest\x1a\x16.google.protobuf.Empty\x12\\\n\rValidateToken\x12$.userservice.v1.ValidateTokenRequest\x1a%.userservice.v1.ValidateTokenResponse\x12J\n\x07GetJwks\x12\x1e.userservice.v1.GetJwksRequest\x1a\x1f.userservice.v1.GetJwksResponse\x12Y\n\x0cListSessions\x12#.userservice.v1.ListSessionsRequest\x1a$.userservice.v1.ListSessionsResponse\x12M\n\rRevokeSession\x12$.userservice.v1.RevokeSessionRequest\x1a\x16.google.protobuf.Empty\x12U\n\x11RevokeAllSessions\x12(.userservice.v1.RevokeAllSessionsRequest\x1a\x16.google.protobuf.Empty\x12X\n\x11IssueServiceToken\x12(.userservice.v1.IssueServiceTokenRequest\x1a\x19.userservice.v1.TokenPairb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'userservice.v1.auth_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_LOGINREQUEST']._serialized_start=134
-  _globals['_LOGINREQUEST']._serialized_end=181
-  _globals['_TOKENPAIR']._serialized_start=184
-  _globals['_TOKENPAIR']._serialized_end=405
-  _globals['_REFRESHTOKENREQUEST']._serialized_start=407
-  _globals['_REFRESHTOKENREQUEST']._serialized_end=451
-  _globals['_LOGOUTREQUEST']._serialized_start=453
-  _globals['_LOGOUTREQUEST']._serialized_end=491
-  _globals['_VALIDATETOKENREQUEST']._serialized_start=493
-  _globals['_VALIDATETOKENREQUEST']._serialized_end=537
-  _globals['_VALIDATETOKENRESPONSE']._serialized_start=540
-  _globals['_VALIDATETOKENRESPONSE']._serialized_end=741
-  _globals['_GETJWKSREQUEST']._serialized_start=743
-  _globals['_GETJWKSREQUEST']._serialized_end=759
-  _globals['_GETJWKSRESPONSE']._serialized_start=761
-  _globals['_GETJWKSRESPONSE']._serialized_end=813
-  _globals['_JWK']._serialized_start=815
-  _globals['_JWK']._serialized_end=929
-  _globals['_SESSION']._serialized_start=932
-  _globals['_SESSION']._serialized_end=1175
-  _globals['_LISTSESSIONSREQUEST']._serialized_start=1177
-  _globals['_LISTSESSIONSREQUEST']._serialized_end=1254
-  _globals['_LISTSESSIONSRESPONSE']._serialized_start=1256
-  _globals['_LISTSESSIONSRESPONSE']._serialized_end=1346
-  _globals['_REVOKESESSIONREQUEST']._serialized_start=1348
-  _globals['_REVOKESESSIONREQUEST']._serialized_end=1390
-  _globals['_REVOKEALLSESSIONSREQUEST']._serialized_start=1392
-  _globals['_REVOKEALLSESSIONSREQUEST']._serialized_end=1435
-  _globals['_ISSUESERVICETOKENREQUEST']._serialized_start=1437
-  _globals['_ISSUESERVICETOKENREQUEST']._serialized_end=1521
-  _globals['_AUTHSERVICE']._serialized_start=1524
-  _globals['_AUTHSERVICE']._serialized_end=2265
+  _globals['_LOGINREQUEST'].fields_by_name['email']._loaded_options = None
+  _globals['_LOGINREQUEST'].fields_by_name['email']._serialized_options = b'\342A\001\002'
+  _globals['_LOGINREQUEST'].fields_by_name['password']._loaded_options = None
+  _globals['_LOGINREQUEST'].fields_by_name['password']._serialized_options = b'\342A\001\002'
+  _globals['_REFRESHTOKENREQUEST'].fields_by_name['refresh_token']._loaded_options = None
+  _globals['_REFRESHTOKENREQUEST'].fields_by_name['refresh_token']._serialized_options = b'\342A\001\002'
+  _globals['_LOGOUTREQUEST'].fields_by_name['refresh_token']._loaded_options = None
+  _globals['_LOGOUTREQUEST'].fields_by_name['refresh_token']._serialized_options = b'\342A\001\001'
+  _globals['_VALIDATETOKENREQUEST'].fields_by_name['access_token']._loaded_options = None
+  _globals['_VALIDATETOKENREQUEST'].fields_by_name['access_token']._serialized_options = b'\342A\001\002'
+  _globals['_LISTSESSIONSREQUEST'].fields_by_name['user_id']._loaded_options = None
+  _globals['_LISTSESSIONSREQUEST'].fields_by_name['user_id']._serialized_options = b'\342A\001\002'
+  _globals['_LISTSESSIONSREQUEST'].fields_by_name['page_size']._loaded_options = None
+  _globals['_LISTSESSIONSREQUEST'].fields_by_name['page_size']._serialized_options = b'\342A\001\001'
+  _globals['_LISTSESSIONSREQUEST'].fields_by_name['page_token']._loaded_options = None
+  _globals['_LISTSESSIONSREQUEST'].fields_by_name['page_token']._serialized_options = b'\342A\001\001'
+  _globals['_REVOKESESSIONREQUEST'].fields_by_name['session_id']._loaded_options = None
+  _globals['_REVOKESESSIONREQUEST'].fields_by_name['session_id']._serialized_options = b'\342A\001\002'
+  _globals['_REVOKEALLSESSIONSREQUEST'].fields_by_name['user_id']._loaded_options = None
+  _globals['_REVOKEALLSESSIONSREQUEST'].fields_by_name['user_id']._serialized_options = b'\342A\001\002'
+  _globals['_ISSUESERVICETOKENREQUEST'].fields_by_name['client_id']._loaded_options = None
+  _globals['_ISSUESERVICETOKENREQUEST'].fields_by_name['client_id']._serialized_options = b'\342A\001\002'
+  _globals['_ISSUESERVICETOKENREQUEST'].fields_by_name['client_secret']._loaded_options = None
+  _globals['_ISSUESERVICETOKENREQUEST'].fields_by_name['client_secret']._serialized_options = b'\342A\001\002'
+  _globals['_ISSUESERVICETOKENREQUEST'].fields_by_name['scopes']._loaded_options = None
+  _globals['_ISSUESERVICETOKENREQUEST'].fields_by_name['scopes']._serialized_options = b'\342A\001\001'
+  _globals['_LOGINREQUEST']._serialized_start=167
+  _globals['_LOGINREQUEST']._serialized_end=226
+  _globals['_TOKENPAIR']._serialized_start=229
+  _globals['_TOKENPAIR']._serialized_end=450
+  _globals['_REFRESHTOKENREQUEST']._serialized_start=452
+  _globals['_REFRESHTOKENREQUEST']._serialized_end=502
+  _globals['_LOGOUTREQUEST']._serialized_start=504
+  _globals['_LOGOUTREQUEST']._serialized_end=548
+  _globals['_VALIDATETOKENREQUEST']._serialized_start=550
+  _globals['_VALIDATETOKENREQUEST']._serialized_end=600
+  _globals['_VALIDATETOKENRESPONSE']._serialized_start=603
+  _globals['_VALIDATETOKENRESPONSE']._serialized_end=804
+  _globals['_GETJWKSREQUEST']._serialized_start=806
+  _globals['_GETJWKSREQUEST']._serialized_end=822
+  _globals['_GETJWKSRESPONSE']._serialized_start=824
+  _globals['_GETJWKSRESPONSE']._serialized_end=876
+  _globals['_JWK']._serialized_start=878
+  _globals['_JWK']._serialized_end=992
+  _globals['_SESSION']._serialized_start=995
+  _globals['_SESSION']._serialized_end=1238
+  _globals['_LISTSESSIONSREQUEST']._serialized_start=1240
+  _globals['_LISTSESSIONSREQUEST']._serialized_end=1335
+  _globals['_LISTSESSIONSRESPONSE']._serialized_start=1337
+  _globals['_LISTSESSIONSRESPONSE']._serialized_end=1427
+  _globals['_REVOKESESSIONREQUEST']._serialized_start=1429
+  _globals['_REVOKESESSIONREQUEST']._serialized_end=1477
+  _globals['_REVOKEALLSESSIONSREQUEST']._serialized_start=1479
+  _globals['_REVOKEALLSESSIONSREQUEST']._serialized_end=1528
+  _globals['_ISSUESERVICETOKENREQUEST']._serialized_start=1530
+  _globals['_ISSUESERVICETOKENREQUEST']._serialized_end=1632
+  _globals['_AUTHSERVICE']._serialized_start=1635
+  _globals['_AUTHSERVICE']._serialized_end=2376
 # @@protoc_insertion_point(module_scope)

@@ -22,40 +22,79 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 from google.protobuf import empty_pb2 as google_dot_protobuf_dot_empty__pb2
 from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$userservice/v1/service_account.proto\x12\x0euserservice.v1\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc0\x02\n\x0eServiceAccount\x12\n\n\x02id\x18\x01 \x01(\t\x12\x11\n\tclient_id\x18\x02 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\x12\x0e\n\x06scopes\x18\x04 \x03(\t\x12\x33\n\x05state\x18\x05 \x01(\x0e\x32$.userservice.v1.ServiceAccount.State\x12/\n\x0b\x63reate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04\x65tag\x18\x08 \x01(\t\"D\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\x00\x12\x10\n\x0cSTATE_ACTIVE\x10\x01\x12\x12\n\x0eSTATE_DISABLED\x10\x02\"W\n\x1b\x43reateServiceAccountRequest\x12\x14\n\x0c\x64isplay_name\x18\x01 \x01(\t\x12\x0e\n\x06scopes\x18\x02 \x03(\t\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"n\n\x1c\x43reateServiceAccountResponse\x12\x37\n\x0fservice_account\x18\x01 \x01(\x0b\x32\x1e.userservice.v1.ServiceAccount\x12\x15\n\rclient_secret\x18\x02 \x01(\t\"&\n\x18GetServiceAccountRequest\x12\n\n\x02id\x18\x01 \x01(\t\"C\n\x1aListServiceAccountsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"p\n\x1bListServiceAccountsResponse\x12\x38\n\x10service_accounts\x18\x01 \x03(\x0b\x32\x1e.userservice.v1.ServiceAccount\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x87\x01\n\x1bUpdateServiceAccountRequest\x12\x37\n\x0fservice_account\x18\x01 \x01(\x0b\x32\x1e.userservice.v1.ServiceAccount\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"/\n!RotateServiceAccountSecretRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\xb5\x01\n\"RotateServiceAccountSecretResponse\x12\x37\n\x0fservice_account\x18\x01 \x01(\x0b\x32\x1e.userservice.v1.ServiceAccount\x12\x15\n\rclient_secret\x18\x02 \x01(\t\x12?\n\x1bprevious_secret_expire_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"7\n\x1b\x44\x65leteServiceAccountRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04\x65tag\x18\x02 \x01(\t2\xa1\x05\n\x15ServiceAccountService\x12q\n\x14\x43reateServiceAccount\x12+.userservice.v1.CreateServiceAccountRequest\x1a,.userservice.v1.CreateServiceAccountResponse\x12]\n\x11GetServiceAccount\x12(.userservice.v1.GetServiceAccountRequest\x1a\x1e.userservice.v1.ServiceAccount\x12n\n\x13ListServiceAccounts\x12*.userservice.v1.ListServiceAccountsRequest\x1a+.userservice.v1.ListServiceAccountsResponse\x12\x63\n\x14UpdateServiceAccount\x12+.userservice.v1.UpdateServiceAccountRequest\x1a\x1e.userservice.v1.ServiceAccount\x12\x83\x01\n\x1aRotateServiceAccountSecret\x12\x31.userservice.v1.RotateServiceAccountSecretRequest\x1a\x32.userservice.v1.RotateServiceAccountSecretResponse\x12[\n\x14\x44\x65leteServiceAccount\x12+.userservice.v1.DeleteServiceAccountRequest\x1a\x16.google.protobuf.Emptyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$userservice/v1/service_account.proto\x12\x0euserservice.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf1\x02\n\x0eServiceAccount\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x18\n\tclient_id\x18\x02 \x01(\tB\x05\xe2\x41\x02\x03\x05\x12\x1a\n\x0c\x64isplay_name\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\x12\x14\n\x06scopes\x18\x04 \x03(\tB\x04\xe2\x41\x01\x01\x12\x39\n\x05state\x18\x05 \x01(\x0e\x32$.userservice.v1.ServiceAccount.StateB\x04\xe2\x41\x01\x01\x12\x35\n\x0b\x63reate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x12\n\x04\x65tag\x18\x08 \x01(\tB\x04\xe2\x41\x01\x01\"D\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\x00\x12\x10\n\x0cSTATE_ACTIVE\x10\x01\x12\x12\n\x0eSTATE_DISABLED\x10\x02\"i\n\x1b\x43reateServiceAccountRequest\x12\x1a\n\x0c\x64isplay_name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x01\x12\x14\n\x06scopes\x18\x02 \x03(\tB\x04\xe2\x41\x01\x01\x12\x18\n\nrequest_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\"n\n\x1c\x43reateServiceAccountResponse\x12\x37\n\x0fservice_account\x18\x01 \x01(\x0b\x32\x1e.userservice.v1.ServiceAccount\x12\x15\n\rclient_secret\x18\x02 \x01(\t\",\n\x18GetServiceAccountRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"O\n\x1aListServiceAccountsRequest\x12\x17\n\tpage_size\x18\x01 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x18\n\npage_token\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\"p\n\x1bListServiceAccountsResponse\x12\x38\n\x10service_accounts\x18\x01 \x03(\x0b\x32\x1e.userservice.v1.ServiceAccount\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x93\x01\n\x1bUpdateServiceAccountRequest\x12=\n\x0fservice_account\x18\x01 \x01(\x0b\x32\x1e.userservice.v1.ServiceAccountB\x04\xe2\x41\x01\x02\x12\x35\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskB\x04\xe2\x41\x01\x02\"5\n!RotateServiceAccountSecretRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\xb5\x01\n\"RotateServiceAccountSecretResponse\x12\x37\n\x0fservice_account\x18\x01 \x01(\x0b\x32\x1e.userservice.v1.ServiceAccount\x12\x15\n\rclient_secret\x18\x02 \x01(\t\x12?\n\x1bprevious_secret_expire_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"C\n\x1b\x44\x65leteServiceAccountRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x12\n\x04\x65tag\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x32\xa1\x05\n\x15ServiceAccountService\x12q\n\x14\x43reateServiceAccount\x12+.userservice.v1.CreateServiceAccountRequest\x1a,.userservice.v1.CreateServiceAccountResponse\x12]\n\x11GetServiceAccount\x12(.userservice.v1.GetServiceAccountRequest\x1a\x1e.userservice.v1.ServiceAccount\x12n\n\x13ListServiceAccounts\x12*.userservice.v1.ListServiceAccountsRequest\x1a+.userservice.v1.ListServiceAccountsResponse\x12\x63\n\x14UpdateServiceAccount\x12+.userservice.v1.UpdateServiceAccountRequest\x1a\x1e.userservice.v1.ServiceAccount\x12\x83\x01\n\x1aRotateServiceAccountSecret\x12\x31.userservice.v1.RotateServiceAccountSecretRequest\x1a\x32.userservice.v1.RotateServiceAccountSecretResponse\x12[\n\x14\x44\x65leteServiceAccount\x12+.userservice.v1.DeleteServiceAccountRequest\x1a\x16.google.protobuf.Emptyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'userservice.v1.service_account_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_SERVICEACCOUNT']._serialized_start=153
-  _globals['_SERVICEACCOUNT']._serialized_end=473
-  _globals['_SERVICEACCOUNT_STATE']._serialized_start=405
-  _globals['_SERVICEACCOUNT_STATE']._serialized_end=473
-  _globals['_CREATESERVICEACCOUNTREQUEST']._serialized_start=475
-  _globals['_CREATESERVICEACCOUNTREQUEST']._serialized_end=562
-  _globals['_CREATESERVICEACCOUNTRESPONSE']._serialized_start=564
-  _globals['_CREATESERVICEACCOUNTRESPONSE']._serialized_end=674
-  _globals['_GETSERVICEACCOUNTREQUEST']._serialized_start=676
-  _globals['_GETSERVICEACCOUNTREQUEST']._serialized_end=714
-  _globals['_LISTSERVICEACCOUNTSREQUEST']._serialized_start=716
-  _globals['_LISTSERVICEACCOUNTSREQUEST']._serialized_end=783
-  _globals['_LISTSERVICEACCOUNTSRESPONSE']._serialized_start=785
-  _globals['_LISTSERVICEACCOUNTSRESPONSE']._serialized_end=897
-  _globals['_UPDATESERVICEACCOUNTREQUEST']._serialized_start=900
-  _globals['_UPDATESERVICEACCOUNTREQUEST']._serialized_end=1035
-  _globals['_ROTATESERVICEACCOUNTSECRETREQUEST']._serialized_start=1037
-  _globals['_ROTATESERVICEACCOUNTSECRETREQUEST']._serialized_end=1084
-  _globals['_ROTATESERVICEACCOUNTSECRETRESPONSE']._serialized_start=1087
-  _globals['_ROTATESERVICEACCOUNTSECRETRESPONSE']._serialized_end=1268
-  _globals['_DELETESERVICEACCOUNTREQUEST']._serialized_start=1270
-  _globals['_DELETESERVICEACCOUNTREQUEST']._serialized_end=1325
-  _globals['_SERVICEACCOUNTSERVICE']._serialized_start=1328
-  _globals['_SERVICEACCOUNTSERVICE']._serialized_end=2001
+  _globals['_SERVICEACCOUNT'].fields_by_name['id']._loaded_options = None
+  _globals['_SERVICEACCOUNT'].fields_by_name['id']._serialized_options = b'\342A\001\010'
+  _globals['_SERVICEACCOUNT'].fields_by_name['client_id']._loaded_options = None
+  _globals['_SERVICEACCOUNT'].fields_by_name['client_id']._serialized_options = b'\342A\002\003\005'
+  _globals['_SERVICEACCOUNT'].fields_by_name['display_name']._loaded_options = None
+  _globals['_SERVICEACCOUNT'].fields_by_name['display_name']._serialized_options = b'\342A\001\001'
+  _globals['_SERVICEACCOUNT'].fields_by_name['scopes']._loaded_options = None
+  _globals['_SERVICEACCOUNT'].fields_by_name['scopes']._serialized_options = b'\342A\001\001'
+  _globals['_SERVICEACCOUNT'].fields_by_name['state']._loaded_options = None
+  _globals['_SERVICEACCOUNT'].fields_by_name['state']._serialized_options = b'\342A\001\001'
+  _globals['_SERVICEACCOUNT'].fields_by_name['create_time']._loaded_options = None
+  _globals['_SERVICEACCOUNT'].fields_by_name['create_time']._serialized_options = b'\342A\001\003'
+  _globals['_SERVICEACCOUNT'].fields_by_name['update_time']._loaded_options = None
+  _globals['_SERVICEACCOUNT'].fields_by_name['update_time']._serialized_options = b'\342A\001\003'
+  _globals['_SERVICEACCOUNT'].fields_by_name['etag']._loaded_options = None
+  _globals['_SERVICEACCOUNT'].fields_by_name['etag']._serialized_options = b'\342A\001\001'
+  _globals['_CREATESERVICEACCOUNTREQUEST'].fields_by_name['display_name']._loaded_options = None
+  _globals['_CREATESERVICEACCOUNTREQUEST'].fields_by_name['display_name']._serialized_options = b'\342A\001\001'
+  _globals['_CREATESERVICEACCOUNTREQUEST'].fields_by_name['scopes']._loaded_options = None
+  _globals['_CREATESERVICEACCOUNTREQUEST'].fields_by_name['scopes']._serialized_options = b'\342A\001\001'
+  _globals['_CREATESERVICEACCOUNTREQUEST'].fields_by_name['request_id']._loaded_options = None
+  _globals['_CREATESERVICEACCOUNTREQUEST'].fields_by_name['request_id']._serialized_options = b'\342A\001\001'
+  _globals['_GETSERVICEACCOUNTREQUEST'].fields_by_name['id']._loaded_options = None
+  _globals['_GETSERVICEACCOUNTREQUEST'].fields_by_name['id']._serialized_options = b'\342A\001\002'
+  _globals['_LISTSERVICEACCOUNTSREQUEST'].fields_by_name['page_size']._loaded_options = None
+  _globals['_LISTSERVICEACCOUNTSREQUEST'].fields_by_name['page_size']._serialized_options = b'\342A\001\001'
+  _globals['_LISTSERVICEACCOUNTSREQUEST'].fields_by_name['page_token']._loaded_options = None
+  _globals['_LISTSERVICEACCOUNTSREQUEST'].fields_by_name['page_token']._serialized_options = b'\342A\001\001'
+  _globals['_UPDATESERVICEACCOUNTREQUEST'].fields_by_name['service_account']._loaded_options = None
+  _globals['_UPDATESERVICEACCOUNTREQUEST'].fields_by_name['service_account']._serialized_options = b'\342A\001\002'
+  _globals['_UPDATESERVICEACCOUNTREQUEST'].fields_by_name['update_mask']._loaded_options = None
+  _globals['_UPDATESERVICEACCOUNTREQUEST'].fields_by_name['update_mask']._serialized_options = b'\342A\001\002'
+  _globals['_ROTATESERVICEACCOUNTSECRETREQUEST'].fields_by_name['id']._loaded_options = None
+  _globals['_ROTATESERVICEACCOUNTSECRETREQUEST'].fields_by_name['id']._serialized_options = b'\342A\001\002'
+  _globals['_DELETESERVICEACCOUNTREQUEST'].fields_by_name['id']._loaded_options = None
+  _globals['_DELETESERVICEACCOUNTREQUEST'].fields_by_name['id']._serialized_options = b'\342A\001\002'
+  _globals['_DELETESERVICEACCOUNTREQUEST'].fields_by_name['etag']._loaded_options = None
+  _globals['_DELETESERVICEACCOUNTREQUEST'].fields_by_name['etag']._serialized_options = b'\342A\001\001'
+  _globals['_SERVICEACCOUNT']._serialized_start=186
+  _globals['_SERVICEACCOUNT']._serialized_end=555
+  _globals['_SERVICEACCOUNT_STATE']._serialized_start=487
+  _globals['_SERVICEACCOUNT_STATE']._serialized_end=555
+  _globals['_CREATESERVICEACCOUNTREQUEST']._serialized_start=557
+  _globals['_CREATESERVICEACCOUNTREQUEST']._serialized_end=662
+  _globals['_CREATESERVICEACCOUNTRESPONSE']._serialized_start=664
+  _globals['_CREATESERVICEACCOUNTRESPONSE']._serialized_end=774
+  _globals['_GETSERVICEACCOUNTREQUEST']._serialized_start=776
+  _globals['_GETSERVICEACCOUNTREQUEST']._serialized_end=820
+  _globals['_LISTSERVICEACCOUNTSREQUEST']._serialized_start=822
+  _globals['_LISTSERVICEACCOUNTSREQUEST']._serialized_end=901
+  _globals['_LISTSERVICEACCOUNTSRESPONSE']._serialized_start=903
+  _globals['_LISTSERVICEACCOUNTSRESPONSE']._serialized_end=1015
+  _globals['_UPDATESERVICEACCOUNTREQUEST']._serialized_start=1018
+  _globals['_UPDATESERVICEACCOUNTREQUEST']._serialized_end=1165
+  _globals['_ROTATESERVICEACCOUNTSECRETREQUEST']._serialized_start=1167
+  _globals['_ROTATESERVICEACCOUNTSECRETREQUEST']._serialized_end=1220
+  _globals['_ROTATESERVICEACCOUNTSECRETRESPONSE']._serialized_start=1223
+  _globals['_ROTATESERVICEACCOUNTSECRETRESPONSE']._serialized_end=1404
+  _globals['_DELETESERVICEACCOUNTREQUEST']._serialized_start=1406
+  _globals['_DELETESERVICEACCOUNTREQUEST']._serialized_end=1473
+  _globals['_SERVICEACCOUNTSERVICE']._serialized_start=1476
+  _globals['_SERVICEACCOUNTSERVICE']._serialized_end=2149
 # @@protoc_insertion_point(module_scope)

@@ -22,38 +22,89 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 from google.protobuf import empty_pb2 as google_dot_protobuf_dot_empty__pb2
 from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19userservice/v1/user.proto\x12\x0euserservice.v1\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x96\x03\n\x04User\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05\x65mail\x18\x02 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\x12\'\n\x04role\x18\x04 \x01(\x0e\x32\x19.userservice.v1.User.Role\x12)\n\x05state\x18\x05 \x01(\x0e\x32\x1a.userservice.v1.User.State\x12\x16\n\x0e\x65mail_verified\x18\x06 \x01(\x08\x12/\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04\x65tag\x18\t \x01(\t\";\n\x04Role\x12\x14\n\x10ROLE_UNSPECIFIED\x10\x00\x12\r\n\tROLE_USER\x10\x01\x12\x0e\n\nROLE_ADMIN\x10\x02\"D\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\x00\x12\x10\n\x0cSTATE_ACTIVE\x10\x01\x12\x12\n\x0eSTATE_DISABLED\x10\x02\"\x87\x01\n\x11\x43reateUserRequest\x12\r\n\x05\x65mail\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\x12\x12\n\nrequest_id\x18\x04 \x01(\t\x12\'\n\x04role\x18\x05 \x01(\x0e\x32\x19.userservice.v1.User.Role\"\x1c\n\x0eGetUserRequest\x12\n\n\x02id\x18\x01 \x01(\t\"I\n\x10ListUsersRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x0e\n\x06\x66ilter\x18\x03 \x01(\t\"Q\n\x11ListUsersResponse\x12#\n\x05users\x18\x01 \x03(\x0b\x32\x14.userservice.v1.User\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x82\x01\n\x11UpdateUserRequest\x12\"\n\x04user\x18\x01 \x01(\x0b\x32\x14.userservice.v1.User\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\x12\x18\n\x10\x63urrent_password\x18\x03 \x01(\t\"-\n\x11\x44\x65leteUserRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04\x65tag\x18\x02 \x01(\t\"G\n\x15\x43hangePasswordRequest\x12\x18\n\x10\x63urrent_password\x18\x01 \x01(\t\x12\x14\n\x0cnew_password\x18\x02 \x01(\t2\xc8\x03\n\x0bUserService\x12\x45\n\nCreateUser\x12!.userservice.v1.CreateUserRequest\x1a\x14.userservice.v1.User\x12?\n\x07GetUser\x12\x1e.userservice.v1.GetUserRequest\x1a\x14.userservice.v1.User\x12P\n\tListUsers\x12 .userservice.v1.ListUsersRequest\x1a!.userservice.v1.ListUsersResponse\x12\x45\n\nUpdateUser\x12!.userservice.v1.UpdateUserRequest\x1a\x14.userservice.v1.User\x12G\n\nDeleteUser\x12!.userservice.v1.DeleteUserRequest\x1a\x16.google.protobuf.Empty\x12O\n\x0e\x43hangePassword\x12%.userservice.v1.ChangePasswordRequest\x1a\x16.google.protobuf.Emptyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19userservice/v1/user.proto\x12\x0euserservice.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xcc\x03\n\x04User\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x13\n\x05\x65mail\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12\x1a\n\x0c\x64isplay_name\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\x12-\n\x04role\x18\x04 \x01(\x0e\x32\x19.userservice.v1.User.RoleB\x04\xe2\x41\x01\x01\x12/\n\x05state\x18\x05 \x01(\x0e\x32\x1a.userservice.v1.User.StateB\x04\xe2\x41\x01\x01\x12\x1c\n\x0e\x65mail_verified\x18\x06 \x01(\x08\x42\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x12\n\x04\x65tag\x18\t \x01(\tB\x04\xe2\x41\x01\x01\";\n\x04Role\x12\x14\n\x10ROLE_UNSPECIFIED\x10\x00\x12\r\n\tROLE_USER\x10\x01\x12\x0e\n\nROLE_ADMIN\x10\x02\"D\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\x00\x12\x10\n\x0cSTATE_ACTIVE\x10\x01\x12\x12\n\x0eSTATE_DISABLED\x10\x02\"\xa5\x01\n\x11\x43reateUserRequest\x12\x13\n\x05\x65mail\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x16\n\x08password\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1a\n\x0c\x64isplay_name\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\x12\x18\n\nrequest_id\x18\x04 \x01(\tB\x04\xe2\x41\x01\x01\x12-\n\x04role\x18\x05 \x01(\x0e\x32\x19.userservice.v1.User.RoleB\x04\xe2\x41\x01\x01\"\"\n\x0eGetUserRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"[\n\x10ListUsersRequest\x12\x17\n\tpage_size\x18\x01 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x18\n\npage_token\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12\x14\n\x06\x66ilter\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\"Q\n\x11ListUsersResponse\x12#\n\x05users\x18\x01 \x03(\x0b\x32\x14.userservice.v1.User\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x94\x01\n\x11UpdateUserRequest\x12(\n\x04user\x18\x01 \x01(\x0b\x32\x14.userservice.v1.UserB\x04\xe2\x41\x01\x02\x12\x35\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskB\x04\xe2\x41\x01\x02\x12\x1e\n\x10\x63urrent_password\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\"9\n\x11\x44\x65leteUserRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x12\n\x04\x65tag\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\"S\n\x15\x43hangePasswordRequest\x12\x1e\n\x10\x63urrent_password\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1a\n\x0cnew_password\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x32\xc8\x03\n\x0bUserService\x12\x45\n\nCreateUser\x12!.userservice.v1.CreateUserRequest\x1a\x14.userservice.v1.User\x12?\n\x07GetUser\x12\x1e.userservice.v1.GetUserRequest\x1a\x14.userservice.v1.User\x12P\n\tListUsers\x12 .userservice.v1.ListUsersRequest\x1a!.userservice.v1.ListUsersResponse\x12\x45\n\nUpdateUser\x12!.userservice.v1.UpdateUserRequest\x1a\x14.userservice.v1.User\x12G\n\nDeleteUser\x12!.userservice.v1.DeleteUserRequest\x1a\x16.google.protobuf.Empty\x12O\n\x0e\x43hangePassword\x12%.userservice.v1.ChangePasswordRequest\x1a\x16.google.protobuf.Emptyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'userservice.v1.user_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_USER']._serialized_start=142
-  _globals['_USER']._serialized_end=548
-  _globals['_USER_ROLE']._serialized_start=419
-  _globals['_USER_ROLE']._serialized_end=478
-  _globals['_USER_STATE']._serialized_start=480
-  _globals['_USER_STATE']._serialized_end=548
-  _globals['_CREATEUSERREQUEST']._serialized_start=551
-  _globals['_CREATEUSERREQUEST']._serialized_end=686
-  _globals['_GETUSERREQUEST']._serialized_start=688
-  _globals['_GETUSERREQUEST']._serialized_end=716
-  _globals['_LISTUSERSREQUEST']._serialized_start=718
-  _globals['_LISTUSERSREQUEST']._serialized_end=791
-  _globals['_LISTUSERSRESPONSE']._serialized_start=793
-  _globals['_LISTUSERSRESPONSE']._serialized_end=874
-  _globals['_UPDATEUSERREQUEST']._serialized_start=877
-  _globals['_UPDATEUSERREQUEST']._serialized_end=1007
-  _globals['_DELETEUSERREQUEST']._serialized_start=1009
-  _globals['_DELETEUSERREQUEST']._serialized_end=1054
-  _globals['_CHANGEPASSWORDREQUEST']._serialized_start=1056
-  _globals['_CHANGEPASSWORDREQUEST']._serialized_end=1127
-  _globals['_USERSERVICE']._serialized_start=1130
-  _globals['_USERSERVICE']._serialized_end=1586
+  _globals['_USER'].fields_by_name['id']._loaded_options = None
+  _globals['_USER'].fields_by_name['id']._serialized_options = b'\342A\001\010'
+  _globals['_USER'].fields_by_name['email']._loaded_options = None
+  _globals['_USER'].fields_by_name['email']._serialized_options = b'\342A\001\001'
+  _globals['_USER'].fields_by_name['display_name']._loaded_options = None
+  _globals['_USER'].fields_by_name['display_name']._serialized_options = b'\342A\001\001'
+  _globals['_USER'].fields_by_name['role']._loaded_options = None
+  _globals['_USER'].fields_by_name['role']._serialized_options = b'\342A\001\001'
+  _globals['_USER'].fields_by_name['state']._loaded_options = None
+  _globals['_USER'].fields_by_name['state']._serialized_options = b'\342A\001\001'
+  _globals['_USER'].fields_by_name['email_verified']._loaded_options = None
+  _globals['_USER'].fields_by_name['email_verified']._serialized_options = b'\342A\001\003'
+  _globals['_USER'].fields_by_name['create_time']._loaded_options = None
+  _globals['_USER'].fields_by_name['create_time']._serialized_options = b'\342A\001\003'
+  _globals['_USER'].fields_by_name['update_time']._loaded_options = None
+  _globals['_USER'].fields_by_name['update_time']._serialized_options = b'\342A\001\003'
+  _globals['_USER'].fields_by_name['etag']._loaded_options = None
+  _globals['_USER'].fields_by_name['etag']._serialized_options = b'\342A\001\001'
+  _globals['_CREATEUSERREQUEST'].fields_by_name['email']._loaded_options = None
+  _globals['_CREATEUSERREQUEST'].fields_by_name['email']._serialized_options = b'\342A\001\002'
+  _globals['_CREATEUSERREQUEST'].fields_by_name['password']._loaded_options = None
+  _globals['_CREATEUSERREQUEST'].fields_by_name['password']._serialized_options = b'\342A\001\002'
+  _globals['_CREATEUSERREQUEST'].fields_by_name['display_name']._loaded_options = None
+  _globals['_CREATEUSERREQUEST'].fields_by_name['display_name']._serialized_options = b'\342A\001\001'
+  _globals['_CREATEUSERREQUEST'].fields_by_name['request_id']._loaded_options = None
+  _globals['_CREATEUSERREQUEST'].fields_by_name['request_id']._serialized_options = b'\342A\001\001'
+  _globals['_CREATEUSERREQUEST'].fields_by_name['role']._loaded_options = None
+  _globals['_CREATEUSERREQUEST'].fields_by_name['role']._serialized_options = b'\342A\001\001'
+  _globals['_GETUSERREQUEST'].fields_by_name['id']._loaded_options = None
+  _globals['_GETUSERREQUEST'].fields_by_name['id']._serialized_options = b'\342A\001\002'
+  _globals['_LISTUSERSREQUEST'].fields_by_name['page_size']._loaded_options = None
+  _globals['_LISTUSERSREQUEST'].fields_by_name['page_size']._serialized_options = b'\342A\001\001'
+  _globals['_LISTUSERSREQUEST'].fields_by_name['page_token']._loaded_options = None
+  _globals['_LISTUSERSREQUEST'].fields_by_name['page_token']._serialized_options = b'\342A\001\001'
+  _globals['_LISTUSERSREQUEST'].fields_by_name['filter']._loaded_options = None
+  _globals['_LISTUSERSREQUEST'].fields_by_name['filter']._serialized_options = b'\342A\001\001'
+  _globals['_UPDATEUSERREQUEST'].fields_by_name['user']._loaded_options = None
+  _globals['_UPDATEUSERREQUEST'].fields_by_name['user']._serialized_options = b'\342A\001\002'
+  _globals['_UPDATEUSERREQUEST'].fields_by_name['update_mask']._loaded_options = None
+  _globals['_UPDATEUSERREQUEST'].fields_by_name['update_mask']._serialized_options = b'\342A\001\002'
+  _globals['_UPDATEUSERREQUEST'].fields_by_name['current_password']._loaded_options = None
+  _globals['_UPDATEUSERREQUEST'].fields_by_name['current_password']._serialized_options = b'\342A\001\001'
+  _globals['_DELETEUSERREQUEST'].fields_by_name['id']._loaded_options = None
+  _globals['_DELETEUSERREQUEST'].fields_by_name['id']._serialized_options = b'\342A\001\002'
+  _globals['_DELETEUSERREQUEST'].fields_by_name['etag']._loaded_options = None
+  _globals['_DELETEUSERREQUEST'].fields_by_name['etag']._serialized_options = b'\342A\001\001'
+  _globals['_CHANGEPASSWORDREQUEST'].fields_by_name['current_password']._loaded_options = None
+  _globals['_CHANGEPASSWORDREQUEST'].fields_by_name['current_password']._serialized_options = b'\342A\001\002'
+  _globals['_CHANGEPASSWORDREQUEST'].fields_by_name['new_password']._loaded_options = None
+  _globals['_CHANGEPASSWORDREQUEST'].fields_by_name['new_password']._serialized_options = b'\342A\001\002'
+  _globals['_USER']._serialized_start=175
+  _globals['_USER']._serialized_end=635
+  _globals['_USER_ROLE']._serialized_start=506
+  _globals['_USER_ROLE']._serialized_end=565
+  _globals['_USER_STATE']._serialized_start=567
+  _globals['_USER_STATE']._serialized_end=635
+  _globals['_CREATEUSERREQUEST']._serialized_start=638
+  _globals['_CREATEUSERREQUEST']._serialized_end=803
+  _globals['_GETUSERREQUEST']._serialized_start=805
+  _globals['_GETUSERREQUEST']._serialized_end=839
+  _globals['_LISTUSERSREQUEST']._serialized_start=841
+  _globals['_LISTUSERSREQUEST']._serialized_end=932
+  _globals['_LISTUSERSRESPONSE']._serialized_start=934
+  _globals['_LISTUSERSRESPONSE']._serialized_end=1015
+  _globals['_UPDATEUSERREQUEST']._serialized_start=1018
+  _globals['_UPDATEUSERREQUEST']._serialized_end=1166
+  _globals['_DELETEUSERREQUEST']._serialized_start=1168
+  _globals['_DELETEUSERREQUEST']._serialized_end=1225
+  _globals['_CHANGEPASSWORDREQUEST']._serialized_start=1227
+  _globals['_CHANGEPASSWORDREQUEST']._serialized_end=1310
+  _globals['_USERSERVICE']._serialized_start=1313
+  _globals['_USERSERVICE']._serialized_end=1769
 # @@protoc_insertion_point(module_scope)
