@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 BUF_VERSION := 1.75.0
 BUF := .tools/node_modules/.bin/buf
 
-.PHONY: run test lint fmt proto proto-check buf-lint bench bench-growth clean
+.PHONY: run test lint fmt proto proto-check buf-lint buf-breaking bench bench-growth clean
 
 # Two distributions, both editable: the client (stubs, SDK, CLI) from clients/, then the server,
 # which depends on it by name; naming both in one install lets pip take the local client.
@@ -25,7 +25,7 @@ run: $(STAMP) ## start the service on the embedded default (SQLite + in-process 
 test: $(STAMP) ## run the whole test suite
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-lint: $(STAMP) proto-check buf-lint ## ruff, mypy --strict, import contracts, proto drift, buf lint, hadolint
+lint: $(STAMP) proto-check buf-lint buf-breaking ## ruff, mypy --strict, import contracts, proto drift, buf lint and breaking, hadolint
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -47,6 +47,9 @@ $(BUF):
 
 buf-lint: $(BUF)
 	cd protos && ../$(BUF) lint
+
+buf-breaking: $(STAMP) $(BUF) ## protos/ against the previous commit's (AGAINST=ref for another)
+	$(BIN)/python scripts/buf_breaking.py --buf $(BUF) $(if $(AGAINST),--against $(AGAINST))
 
 bench: $(STAMP) ## hot paths against the empty-RPC ceiling
 	$(BIN)/python -m bench
