@@ -8,6 +8,7 @@ import subprocess
 import sys
 import tomllib
 import zipfile
+from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -124,3 +125,25 @@ def test_the_client_wheel_alone_works_in_a_fresh_environment_without_the_server(
         check=False,
     )
     assert check.returncode == 0, check.stdout + check.stderr
+
+
+@pytest.mark.parametrize(
+    ("command", "distribution", "pyproject"),
+    [
+        ("userservice", "userservice", ROOT / "pyproject.toml"),
+        ("userservice-client", "userservice-client", ROOT / "clients" / "pyproject.toml"),
+    ],
+)
+def test_each_command_prints_its_distribution_version(
+    command: str, distribution: str, pyproject: Path
+) -> None:
+    ran = subprocess.run(
+        [str(Path(sys.executable).parent / command), "--version"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.strip() == f"{command} {version_of(pyproject)}"
+    assert metadata.version(distribution) == version_of(pyproject)
