@@ -14,8 +14,10 @@ BUF := .tools/node_modules/.bin/buf
 $(STAMP): pyproject.toml clients/pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	@# grpc-stubs (replaced by types-grpcio) writes the same grpc-stubs/ directory: remove it first.
-	@$(BIN)/python -m pip uninstall --quiet --yes grpc-stubs 2>/dev/null || true
+	@# grpc-stubs (replaced by types-grpcio) writes the same grpc-stubs/ directory: remove both,
+	@# then the install below puts types-grpcio back whole.
+	@if $(BIN)/python -m pip show --quiet grpc-stubs 2>/dev/null; then \
+		$(BIN)/python -m pip uninstall --quiet --yes grpc-stubs types-grpcio; fi
 	$(BIN)/python -m pip install --quiet -e ./clients -e '.[dev]'
 	@touch $(STAMP)
 
