@@ -47,7 +47,7 @@ def register_servicers(
     )
     health_pb2_grpc.add_HealthServicer_to_server(health.servicer, registry)
     reflection_pb2_grpc.add_ServerReflectionServicer_to_server(
-        reflection.aio.ReflectionServicer(  # type: ignore[attr-defined]
+        reflection.aio.ReflectionServicer(
             (*APPLICATION_SERVICES, HEALTH_SERVICE, reflection.SERVICE_NAME)
         ),
         registry,

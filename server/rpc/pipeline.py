@@ -220,4 +220,4 @@ class PipelineRegistry:
         self._server.add_generic_rpc_handlers(
             (grpc.method_handlers_generic_handler(service, wrapped),)
         )
-        self._server.add_registered_method_handlers(service, wrapped)  # type: ignore[attr-defined]
+        self._server.add_registered_method_handlers(service, wrapped)

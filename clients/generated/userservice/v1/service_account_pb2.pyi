@@ -51,9 +51,9 @@ class ServiceAccount(_message.Message):
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
     ETAG_FIELD_NUMBER: _builtins.int
     id: _builtins.str
-    """Output only. UUID."""
+    """UUID, assigned by the server; names the account in UpdateServiceAccount."""
     client_id: _builtins.str
-    """Output only. The client id presented to IssueServiceToken."""
+    """The client id presented to IssueServiceToken: assigned at creation, never changed."""
     display_name: _builtins.str
     state: Global___ServiceAccount.State.ValueType
     etag: _builtins.str
@@ -63,13 +63,9 @@ class ServiceAccount(_message.Message):
         """Any of users:read, users:write, sessions:revoke, tokens:validate."""
 
     @_builtins.property
-    def create_time(self) -> _timestamp_pb2.Timestamp:
-        """Output only."""
-
+    def create_time(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
-    def update_time(self) -> _timestamp_pb2.Timestamp:
-        """Output only."""
-
+    def update_time(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
         self,
         *,

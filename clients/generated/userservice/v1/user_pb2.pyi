@@ -83,7 +83,7 @@ class User(_message.Message):
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
     ETAG_FIELD_NUMBER: _builtins.int
     id: _builtins.str
-    """Output only. UUID."""
+    """UUID, assigned by the server; names the user in UpdateUser ("me" allowed there)."""
     email: _builtins.str
     """Normalised: trimmed and lower-cased. Unique."""
     display_name: _builtins.str
@@ -91,17 +91,12 @@ class User(_message.Message):
     role: Global___User.Role.ValueType
     state: Global___User.State.ValueType
     email_verified: _builtins.bool
-    """Output only."""
     etag: _builtins.str
     """Output only on reads; on UpdateUser, when set, must match the stored value."""
     @_builtins.property
-    def create_time(self) -> _timestamp_pb2.Timestamp:
-        """Output only."""
-
+    def create_time(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
-    def update_time(self) -> _timestamp_pb2.Timestamp:
-        """Output only."""
-
+    def update_time(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
         self,
         *,
