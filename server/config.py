@@ -215,8 +215,8 @@ class Settings(BaseSettings):
     max_concurrent_rpcs: int = Field(
         2000,
         ge=1,
-        description="Unary calls in progress before new ones get RESOURCE_EXHAUSTED (grpc's "
-        "limit is this plus MAX_STREAMING_CALLS, so streams never take these slots).",
+        description="Slots for unary calls (Health/Check included) that streaming calls never "
+        "take; past this plus MAX_STREAMING_CALLS grpc answers RESOURCE_EXHAUSTED.",
     )
     max_streaming_calls: int = Field(
         512,

@@ -10,6 +10,7 @@ sends its own x-forwarded-for.
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
@@ -34,6 +35,10 @@ STREAMS = 12
 PER_PEER = 4
 UNARY = 8  # grpc's own limit is UNARY + STREAMS: held streams must leave all 8 to unary calls
 LIVENESS = health_pb2.HealthCheckRequest(service="")
+OK, EXHAUSTED = grpc.StatusCode.OK, grpc.StatusCode.RESOURCE_EXHAUSTED
+# Streams opened by the hundred at once: grpc cancels a few (~1.5%) before they reach any
+# handler, with a plain grpc.aio server as well. They are neither admitted nor refused.
+TRANSPORT_CANCELLED = grpc.StatusCode.CANCELLED
 
 
 @asynccontextmanager
@@ -76,6 +81,15 @@ async def opened(call: Any) -> bool:
     return True
 
 
+async def outcome(call: Any) -> grpc.StatusCode:
+    """OK once the stream delivered its first status, else the code it ended with."""
+    try:
+        await call.read()
+    except grpc.aio.AioRpcError:
+        return await call.code()
+    return grpc.StatusCode.OK
+
+
 def sample(app: Application, name: str, labels: dict[str, str] | None = None) -> float | None:
     return app.metrics.registry.get_sample_value(name, labels or {})
 
@@ -89,13 +103,16 @@ async def test_a_watch_flood_is_refused_while_checks_reads_and_logins_still_answ
         # Six connections, six client addresses, four streams each, released together.
         channels = [await stack.enter_async_context(connection(app)) for _ in range(6)]
         calls = [watch(ch, f"10.0.0.{i}") for i, ch in enumerate(channels) for _ in range(4)]
-        admitted = await asyncio.gather(*(opened(call) for call in calls))
+        codes = Counter(await asyncio.gather(*(outcome(call) for call in calls)))
 
-        assert admitted.count(True) == STREAMS
+        assert set(codes) <= {OK, EXHAUSTED, TRANSPORT_CANCELLED}, codes
+        assert codes[OK] == STREAMS
         assert sample(app, "userservice_streams_active") == STREAMS
+        # Refused by the budget; with the tight unary limit here, grpc's own limit (unary +
+        # streams) may refuse a few of the burst first, also RESOURCE_EXHAUSTED.
         refused = sample(app, "userservice_streams_refused_total", {"limit": "total"})
         assert refused is not None
-        assert refused >= 1
+        assert 1 <= refused <= codes[EXHAUSTED]
 
         # One more, from a new address: refused by the budget, with its reason and RetryInfo.
         with pytest.raises(grpc.aio.AioRpcError) as failed:
@@ -151,3 +168,34 @@ async def test_a_stream_past_its_lifetime_ends_cleanly(tmp_path: Path) -> None:
         assert await call.code() is grpc.StatusCode.OK
         assert sample(app, "userservice_streams_ended_at_lifetime_total") == 1
         assert sample(app, "userservice_streams_active") == 0
+
+
+async def test_the_reported_flood_at_its_size_against_the_default_settings(
+    tmp_path: Path,
+) -> None:
+    """26 plain connections x 100 Watch streams, no credentials, from one address."""
+    async with backend_named("embedded", str(tmp_path / "userservice.db")) as backend:
+        settings = settings_for_test(backend, tmp_path)
+        async with serving(settings) as (app, _), AsyncExitStack() as stack:
+            channels = [await stack.enter_async_context(connection(app)) for _ in range(26)]
+            stubs = [health_pb2_grpc.HealthStub(channel) for channel in channels]
+            calls = [stub.Watch(LIVENESS) for stub in stubs for _ in range(100)]
+            codes = Counter(await asyncio.gather(*(outcome(call) for call in calls)))
+
+            assert set(codes) <= {OK, EXHAUSTED, TRANSPORT_CANCELLED}, codes
+            assert codes[OK] == settings.max_streaming_calls_per_peer
+            refused = sample(app, "userservice_streams_refused_total", {"limit": "per_peer"})
+            assert refused == codes[EXHAUSTED]
+
+            fresh = await stack.enter_async_context(connection(app))
+            account = await create_user(fresh)
+            health = health_pb2_grpc.HealthStub(fresh)
+            jwks = auth_pb2_grpc.AuthServiceStub(fresh).GetJwks(auth_pb2.GetJwksRequest())
+            check, keys, tokens = await asyncio.gather(
+                health.Check(LIVENESS), jwks, login(fresh, account.email)
+            )
+            assert check.status == health_pb2.HealthCheckResponse.SERVING
+            assert keys.keys
+            assert tokens.access_token
+            for call in calls:
+                call.cancel()
