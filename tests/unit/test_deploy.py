@@ -59,9 +59,14 @@ def objects(path: Path) -> list[dict[str, Any]]:
     return [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
 
 
-def one(kind: str) -> dict[str, Any]:
-    found = [o for p in MANIFESTS for o in objects(p) if o["kind"] == kind]
-    assert len(found) == 1, f"expected one {kind}, found {len(found)}"
+def one(kind: str, name: str | None = None) -> dict[str, Any]:
+    found = [
+        o
+        for p in MANIFESTS
+        for o in objects(p)
+        if o["kind"] == kind and name in (None, o["metadata"]["name"])
+    ]
+    assert len(found) == 1, f"expected one {kind} {name or ''}, found {len(found)}"
     return found[0]
 
 
@@ -154,10 +159,19 @@ def test_the_termination_grace_leaves_room_for_the_drain() -> None:
     assert pod["terminationGracePeriodSeconds"] >= drain + grace + 5
 
 
-def test_the_service_names_its_port_with_the_grpc_app_protocol() -> None:
-    [grpc_port] = [p for p in one("Service")["spec"]["ports"] if p["name"] == "grpc"]
+@pytest.mark.parametrize("name", ["userservice", "userservice-grpc"])
+def test_the_services_name_their_port_with_the_grpc_app_protocol(name: str) -> None:
+    [grpc_port] = [p for p in one("Service", name)["spec"]["ports"] if p["name"] == "grpc"]
     assert grpc_port["appProtocol"] == "grpc"
     assert grpc_port["port"] == 50051
+
+
+def test_grpc_clients_get_a_headless_service_over_the_ready_pods() -> None:
+    headless = one("Service", "userservice-grpc")["spec"]
+    pods = one("Deployment")["spec"]["selector"]["matchLabels"]
+    assert headless["clusterIP"] == "None"
+    assert headless["selector"] == pods
+    assert headless.get("publishNotReadyAddresses", False) is False
 
 
 def test_the_autoscaler_and_disruption_budget_keep_a_replica() -> None:
