@@ -98,12 +98,20 @@ def test_the_service_monitor_scrapes_the_metrics_port_of_the_service() -> None:
     assert monitor["metadata"]["name"] == "userservice"
     spec = monitor["spec"]
     assert set(spec) <= SERVICE_MONITOR_SPEC
-    service = one("Service")
-    assert spec["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    selected = [
+        o
+        for p in MANIFESTS
+        for o in objects(p)
+        if o["kind"] == "Service"
+        and spec["selector"]["matchLabels"].items() <= o["metadata"]["labels"].items()
+    ]
+    [endpoint] = spec["endpoints"]
+    # Both Services carry the label; only one publishes the endpoint's port, so each pod is
+    # scraped once.
+    [service] = [s for s in selected if endpoint["port"] in {p["name"] for p in s["spec"]["ports"]}]
     ports = {p["name"]: p for p in service["spec"]["ports"]}
     container = one("Deployment")["spec"]["template"]["spec"]["containers"][0]
     container_ports = {p["name"]: p["containerPort"] for p in container["ports"]}
-    [endpoint] = spec["endpoints"]
     assert set(endpoint) <= SERVICE_MONITOR_ENDPOINT
     assert container_ports[ports[endpoint["port"]]["targetPort"]] == int(
         one("ConfigMap")["data"]["USERSERVICE_METRICS_PORT"]
