@@ -28,7 +28,7 @@ from server.cache.event_signal import EventSignal
 from server.cache.guard import RedisGuard
 from server.cache.keys import RedisKeys
 from server.cache.rate_limit import RateLimiter
-from server.cache.replica import LocalReplica
+from server.cache.replica import POLL_OVERLAP, LocalReplica
 from server.cache.revocations import RevocationStore
 from server.cache.users import UserCache
 from server.clock import utc_now
@@ -120,6 +120,12 @@ def build_adapters(settings: Settings, engine: AsyncEngine, redis: Redis) -> Ada
         async with units.read() as uow:
             return await uow.sessions.revoked_since(since)
 
+    async def recent_user_changes(since: dt.datetime) -> Sequence[tuple[uuid.UUID, int | None]]:
+        async with units.read() as uow:
+            changed = await uow.events.users_changed_since(since)
+            versions = await uow.users.versions(changed)
+        return [(user_id, versions.get(user_id)) for user_id in changed]
+
     # Started by the server (running_application); the CLI never goes live and asks Redis.
     replica = LocalReplica(
         redis,
@@ -130,6 +136,8 @@ def build_adapters(settings: Settings, engine: AsyncEngine, redis: Redis) -> Ada
         user_ttl_seconds=settings.user_cache_ttl_seconds,
         poll_seconds=settings.revocation_poll_seconds,
         events_appended=event_signal.wake,
+        recent_user_changes=recent_user_changes,
+        user_floor_seconds=settings.user_cache_redis_ttl_seconds + POLL_OVERLAP.total_seconds(),
     )
     revocations = RevocationStore(
         redis,
@@ -199,6 +207,7 @@ def dependency_state(services: Services) -> DependencyState:
         replica_poll_fresh=lambda: services.replica.poll_fresh,
         revocation_database_checks=lambda: services.revocations.database_checks,
         revocation_backstop_waits=lambda: services.revocations.backstop_waits,
+        user_cache_backstop_waits=lambda: services.user_cache.backstop_waits,
         rate_limit_local_decisions=lambda: services.limiter.local_decisions,
         redis_failures=lambda: services.redis_guard.failures,
     )
