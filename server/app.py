@@ -50,7 +50,7 @@ from server.services.maintenance import purge_periodically
 from server.serving import APPLICATION_SERVICES, USER_SERVICE, build_server
 from server.tasks import cancel_and_wait
 from server.tls import server_credentials
-from server.transport import bind
+from server.transport import bind, listen_address
 from server.wiring import Adapters, Services, build_services
 
 PURGE_INTERVAL_SECONDS = 3600.0
@@ -242,7 +242,7 @@ async def running_application(
         credentials = server_credentials(
             settings.tls_cert_file, settings.tls_key_file, settings.tls_client_ca_file
         )
-        port = bind(server, f"{settings.host}:{settings.port}", credentials)
+        port = bind(server, listen_address(settings.host, settings.port), credentials)
         await server.start()
         app = Application(
             settings, server, port, health, engine, redis, services, metrics, listener
@@ -264,7 +264,7 @@ async def running_application(
         await health.start()
         log.info(
             "listening",
-            address=f"{settings.host}:{port}",
+            address=listen_address(settings.host, port),
             port=port,
             metrics_port=app.metrics_port,
             environment=settings.environment.value,

@@ -39,6 +39,13 @@ def create_server(settings: Settings, *, reuse_port: bool) -> grpc.aio.Server:
     )
 
 
+def listen_address(host: str, port: int) -> str:
+    """`host:port`, with an IPv6 host in brackets (USERSERVICE_HOST=:: or ::1 as written)."""
+    if ":" in host and not host.startswith("["):
+        return f"[{host}]:{port}"
+    return f"{host}:{port}"
+
+
 def bind(server: grpc.aio.Server, address: str, credentials: grpc.ServerCredentials | None) -> int:
     """Binds `address` and returns the bound port; raises PortUnavailable with the address."""
     try:
