@@ -32,6 +32,7 @@ from server.cache.revocations import RevocationStore
 from server.cache.users import UserCache
 from server.clock import utc_now
 from server.config import Settings
+from server.errors import Unavailable
 from server.observability.health import HealthReporter
 from server.observability.metrics import (
     DependencyState,
@@ -48,6 +49,7 @@ from server.security.passwords import PasswordHasher, lower_thread_priority, usa
 from server.security.tokens import AccessTokenCodec
 from server.services.maintenance import purge_periodically
 from server.serving import APPLICATION_SERVICES, USER_SERVICE, build_server
+from server.startup_failures import CannotStart, describe_database, describe_redis
 from server.tasks import cancel_and_wait
 from server.tls import server_credentials
 from server.transport import bind, listen_address
@@ -86,22 +88,52 @@ async def readiness_problem(engine: AsyncEngine) -> str | None:
 @contextlib.asynccontextmanager
 async def connected(settings: Settings) -> AsyncIterator[tuple[AsyncEngine, Redis]]:
     """The engine (the schema migrated to head in development) and the Redis client."""
+    log: structlog.typing.FilteringBoundLogger = structlog.get_logger("userservice")
     async with AsyncExitStack() as stack:
         engine = create_engine(settings)
         stack.push_async_callback(engine.dispose)
-        if settings.should_migrate_on_start:
-            await migrations.upgrade_to_head(engine)
+        log.info(
+            "database",
+            database=describe_database(settings),
+            migrations=await migrate_or_check(settings, engine, log),
+        )
         redis = create_redis(settings)
         stack.push_async_callback(redis.aclose)
+        log.info("redis", store=describe_redis(settings), key_prefix=settings.redis_key_prefix)
         yield engine, redis
+
+
+async def migrate_or_check(
+    settings: Settings, engine: AsyncEngine, log: structlog.typing.FilteringBoundLogger
+) -> str:
+    """What start-up did to the schema, for the log. A database that does not exist or refuses
+    the credentials fails here, at start; one that is merely down does too when migrating (in
+    development), and otherwise only keeps readiness NOT_SERVING until it answers."""
+    head = migrations.head_revision()
+    if not settings.should_migrate_on_start:
+        try:
+            revision = await migrations.current_revision(engine)
+        except Unavailable:
+            log.warning("database unreachable at start; not ready until it answers")
+            return "not run (USERSERVICE_MIGRATE_ON_START is off)"
+        return f"not run (USERSERVICE_MIGRATE_ON_START is off); schema at {revision or 'none'}"
+    before = await migrations.current_revision(engine)
+    await migrations.upgrade_to_head(engine)
+    return (
+        f"none needed (at {head})" if before == head else f"applied ({before or 'empty'} → {head})"
+    )
 
 
 def build_adapters(settings: Settings, engine: AsyncEngine, redis: Redis) -> Adapters:
     """Signing keys (one generated in development), the database, and the caches over Redis."""
     access_ttl = dt.timedelta(seconds=settings.access_token_ttl_seconds)
     now = utc_now()
+    log: structlog.typing.FilteringBoundLogger = structlog.get_logger("userservice")
     if not settings.is_production and not any(settings.keys_dir.glob("*.pem")):
-        generate_key(settings.keys_dir, settings.jwt_algorithm, now=now)
+        path = generate_key(settings.keys_dir, settings.jwt_algorithm, now=now)
+        log.info("signing key generated", path=str(path.resolve()))
+    else:
+        log.info("signing keys", directory=str(settings.keys_dir.resolve()))
     keys = load_key_set(
         settings.keys_dir, settings.jwt_algorithm, access_token_ttl=access_ttl, now=now
     )
@@ -184,6 +216,19 @@ async def offline_services(settings: Settings) -> AsyncIterator[Services]:
         yield services
 
 
+def metrics_listener(settings: Settings, metrics: GrpcMetrics) -> MetricsListener:
+    address = listen_address(settings.metrics_host, settings.metrics_port)
+    try:
+        return start_metrics_listener(
+            metrics.registry, settings.metrics_host, settings.metrics_port
+        )
+    except OSError as exc:
+        raise CannotStart(
+            f"USERSERVICE_METRICS_PORT: cannot listen on {address} for metrics "
+            f"({exc.strerror}); choose another port, or 0 to turn the metrics listener off"
+        ) from exc
+
+
 def dependency_state(services: Services) -> DependencyState:
     return DependencyState(
         redis_reachable=lambda: services.redis_guard.reachable,
@@ -224,9 +269,7 @@ async def running_application(
         register_dependency_metrics(metrics.registry, dependency_state(services))
         listener = None
         if settings.metrics_port:
-            listener = start_metrics_listener(
-                metrics.registry, settings.metrics_host, settings.metrics_port
-            )
+            listener = metrics_listener(settings, metrics)
             stack.callback(listener.close)
 
         health = HealthReporter(

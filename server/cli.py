@@ -27,6 +27,7 @@ from server.repositories import migrations
 from server.repositories.database import create_engine
 from server.runner import run_loop, serve, serve_workers
 from server.security.keys import generate_key
+from server.startup_failures import report
 from server.tls import channel_credentials
 from server.wiring import Services
 
@@ -74,6 +75,10 @@ def _migrate(_args: argparse.Namespace) -> int:
         try:
             await migrations.upgrade_to_head(engine)
             print(f"schema at {await migrations.current_revision(engine)}")
+        except Exception as exc:  # an operator's problem is one line; a bug keeps its trace
+            if (status := report(exc, settings)) is None:
+                raise
+            return status
         finally:
             await engine.dispose()
         return 0

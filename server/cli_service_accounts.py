@@ -59,7 +59,7 @@ async def _create(services: Services, args: argparse.Namespace) -> None:
 
 
 async def _list(services: Services, args: argparse.Namespace) -> None:
-    token, rows = "", []
+    token, rows = "", list[tuple[str, ...]]()
     while True:
         accounts, token = await services.service_accounts.list_service_accounts(size=0, token=token)
         rows.extend(_row(account) for account in accounts)
