@@ -7,18 +7,25 @@ STAMP := $(VENV)/.installed
 BUF_VERSION := 1.75.0
 BUF := .tools/node_modules/.bin/buf
 
-.PHONY: run test lint fmt proto proto-check buf-lint bench bench-growth clean
+.PHONY: run test test-all lint fmt proto proto-check buf-lint bench bench-growth clean
 
 $(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+		|| { echo "userservice needs Python >= 3.11; $(PYTHON) is older (set PYTHON=python3.11)" >&2; exit 1; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "==> installing userservice and its tools into $(VENV) (about 1.5 min the first time)"
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --progress-bar on -e '.[dev]'
 	@touch $(STAMP)
+	@echo "==> installed; put the tools on your PATH with: source $(VENV)/bin/activate"
 
 run: $(STAMP) ## start the service on the embedded default (SQLite + in-process store)
 	$(BIN)/userservice serve
 
-test: $(STAMP) ## run the whole test suite
+test: $(STAMP) ## the suite without the tests marked slow
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+test-all: $(STAMP) ## the whole suite, slow tests included (what CI runs)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP) proto-check buf-lint ## ruff, mypy --strict, import contracts, proto drift, buf lint, hadolint
