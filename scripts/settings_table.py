@@ -10,7 +10,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from server.config import Settings
 
-
 HEADER = ["| setting | default | meaning |", "| --- | --- | --- |"]
 
 
