@@ -32,7 +32,6 @@ from server.cache.revocations import RevocationStore
 from server.cache.users import UserCache
 from server.clock import utc_now
 from server.config import Settings
-from server.errors import Unavailable
 from server.observability.health import HealthReporter
 from server.observability.metrics import (
     DependencyState,
@@ -92,36 +91,16 @@ async def connected(settings: Settings) -> AsyncIterator[tuple[AsyncEngine, Redi
     async with AsyncExitStack() as stack:
         engine = create_engine(settings)
         stack.push_async_callback(engine.dispose)
-        log.info(
-            "database",
-            database=describe_database(settings),
-            migrations=await migrate_or_check(settings, engine, log),
+        done, reachable = await migrations.prepare_schema(
+            engine, migrate=settings.should_migrate_on_start
+        )
+        (log.info if reachable else log.warning)(
+            "database", database=describe_database(settings), migrations=done
         )
         redis = create_redis(settings)
         stack.push_async_callback(redis.aclose)
         log.info("redis", store=describe_redis(settings), key_prefix=settings.redis_key_prefix)
         yield engine, redis
-
-
-async def migrate_or_check(
-    settings: Settings, engine: AsyncEngine, log: structlog.typing.FilteringBoundLogger
-) -> str:
-    """What start-up did to the schema, for the log. A database that does not exist or refuses
-    the credentials fails here, at start; one that is merely down does too when migrating (in
-    development), and otherwise only keeps readiness NOT_SERVING until it answers."""
-    head = migrations.head_revision()
-    if not settings.should_migrate_on_start:
-        try:
-            revision = await migrations.current_revision(engine)
-        except Unavailable:
-            log.warning("database unreachable at start; not ready until it answers")
-            return "not run (USERSERVICE_MIGRATE_ON_START is off)"
-        return f"not run (USERSERVICE_MIGRATE_ON_START is off); schema at {revision or 'none'}"
-    before = await migrations.current_revision(engine)
-    await migrations.upgrade_to_head(engine)
-    return (
-        f"none needed (at {head})" if before == head else f"applied ({before or 'empty'} → {head})"
-    )
 
 
 def build_adapters(settings: Settings, engine: AsyncEngine, redis: Redis) -> Adapters:
