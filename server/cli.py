@@ -10,7 +10,7 @@ import getpass
 import os
 import sys
 from collections.abc import Sequence
-from importlib.metadata import PackageNotFoundError, version
+from importlib import metadata
 from pathlib import Path
 from typing import NoReturn
 
@@ -178,10 +178,11 @@ def _health(args: argparse.Namespace) -> int:
     )
 
 
-def installed_version() -> str:
+def _version() -> str:
+    """The installed distribution's version (pyproject.toml), as pip and operators see it."""
     try:
-        return version("userservice")
-    except PackageNotFoundError:
+        return metadata.version("userservice")
+    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
         return "unknown"
 
 
@@ -189,7 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="userservice", description="User and authentication service over gRPC."
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {installed_version()}")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve_cmd = commands.add_parser("serve", help="run the gRPC server")
