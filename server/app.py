@@ -51,9 +51,10 @@ from server.security.sealing import SecretBox, event_secret_key
 from server.security.tokens import AccessTokenCodec
 from server.services.maintenance import purge_periodically
 from server.serving import APPLICATION_SERVICES, USER_SERVICE, build_server, stream_budget
+from server.startup_failures import CannotStart, describe_database, describe_redis
 from server.tasks import cancel_and_wait
 from server.tls import server_credentials
-from server.transport import bind
+from server.transport import bind, listen_address
 from server.wiring import Adapters, Services, build_services, page_token_secret
 
 PURGE_INTERVAL_SECONDS = 3600.0
@@ -89,13 +90,19 @@ async def readiness_problem(engine: AsyncEngine) -> str | None:
 @contextlib.asynccontextmanager
 async def connected(settings: Settings) -> AsyncIterator[tuple[AsyncEngine, Redis]]:
     """The engine (the schema migrated to head in development) and the Redis client."""
+    log: structlog.typing.FilteringBoundLogger = structlog.get_logger("userservice")
     async with AsyncExitStack() as stack:
         engine = create_engine(settings)
         stack.push_async_callback(engine.dispose)
-        if settings.should_migrate_on_start:
-            await migrations.upgrade_to_head(engine)
+        done, reachable = await migrations.prepare_schema(
+            engine, migrate=settings.should_migrate_on_start
+        )
+        (log.info if reachable else log.warning)(
+            "database", database=describe_database(settings), migrations=done
+        )
         redis = create_redis(settings)
         stack.push_async_callback(redis.aclose)
+        log.info("redis", store=describe_redis(settings), key_prefix=settings.redis_key_prefix)
         yield engine, redis
 
 
@@ -103,8 +110,12 @@ def build_adapters(settings: Settings, engine: AsyncEngine, redis: Redis) -> Ada
     """Signing keys (one generated in development), the database, and the caches over Redis."""
     access_ttl = dt.timedelta(seconds=settings.access_token_ttl_seconds)
     now = utc_now()
+    log: structlog.typing.FilteringBoundLogger = structlog.get_logger("userservice")
     if not settings.is_production and not any(settings.keys_dir.glob("*.pem")):
-        generate_key(settings.keys_dir, settings.jwt_algorithm, now=now)
+        path = generate_key(settings.keys_dir, settings.jwt_algorithm, now=now)
+        log.info("signing key generated", path=str(path.resolve()))
+    else:
+        log.info("signing keys", directory=str(settings.keys_dir.resolve()))
     keys = load_key_set(
         settings.keys_dir, settings.jwt_algorithm, access_token_ttl=access_ttl, now=now
     )
@@ -200,6 +211,19 @@ async def offline_services(settings: Settings) -> AsyncIterator[Services]:
         yield services
 
 
+def metrics_listener(settings: Settings, metrics: GrpcMetrics) -> MetricsListener:
+    address = listen_address(settings.metrics_host, settings.metrics_port)
+    try:
+        return start_metrics_listener(
+            metrics.registry, settings.metrics_host, settings.metrics_port
+        )
+    except OSError as exc:
+        raise CannotStart(
+            f"USERSERVICE_METRICS_PORT: cannot listen on {address} for metrics "
+            f"({exc.strerror}); choose another port, or 0 to turn the metrics listener off"
+        ) from exc
+
+
 def dependency_state(services: Services) -> DependencyState:
     return DependencyState(
         redis_reachable=lambda: services.redis_guard.reachable,
@@ -242,9 +266,7 @@ async def running_application(
         register_dependency_metrics(metrics.registry, dependency_state(services))
         listener = None
         if settings.metrics_port:
-            listener = start_metrics_listener(
-                metrics.registry, settings.metrics_host, settings.metrics_port
-            )
+            listener = metrics_listener(settings, metrics)
             stack.callback(listener.close)
 
         health = HealthReporter(
@@ -264,7 +286,7 @@ async def running_application(
         credentials = server_credentials(
             settings.tls_cert_file, settings.tls_key_file, settings.tls_client_ca_file
         )
-        port = bind(server, f"{settings.host}:{settings.port}", credentials)
+        port = bind(server, listen_address(settings.host, settings.port), credentials)
         await server.start()
         app = Application(
             settings, server, port, health, engine, redis, services, metrics, listener
@@ -290,7 +312,7 @@ async def running_application(
         await health.start()
         log.info(
             "listening",
-            address=f"{settings.host}:{port}",
+            address=listen_address(settings.host, port),
             port=port,
             metrics_port=app.metrics_port,
             environment=settings.environment.value,
