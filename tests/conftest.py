@@ -61,6 +61,9 @@ SLOW_MODULES = (
     "tests/integration/test_database_connections_cut.py",
     "tests/integration/test_database_refusing_or_hanging.py",
     "tests/integration/test_user_cache_races.py",
+    "tests/integration/test_user_cache_faults.py",
+    "tests/integration/test_event_replicas.py",
+    "tests/e2e/test_load_balancing.py",
     "tests/e2e/test_bench_smoke.py",
     "tests/e2e/test_readme_walkthrough.py",
 )
