@@ -28,7 +28,7 @@ from server.cache.event_signal import EventSignal
 from server.cache.guard import RedisGuard
 from server.cache.keys import RedisKeys
 from server.cache.rate_limit import RateLimiter
-from server.cache.replica import LocalReplica
+from server.cache.replica import POLL_OVERLAP, LocalReplica
 from server.cache.revocations import RevocationStore
 from server.cache.users import UserCache
 from server.clock import utc_now
@@ -41,6 +41,7 @@ from server.observability.metrics import (
     register_dependency_metrics,
     start_metrics_listener,
 )
+from server.observability.stream_metrics import register_stream_metrics
 from server.repositories import migrations
 from server.repositories.database import Database, create_engine
 from server.repositories.unit_of_work import SqlUnitOfWorkFactory
@@ -49,10 +50,11 @@ from server.security.passwords import PasswordHasher, lower_thread_priority, usa
 from server.security.sealing import SecretBox, event_secret_key
 from server.security.tokens import AccessTokenCodec
 from server.services.maintenance import purge_periodically
-from server.serving import APPLICATION_SERVICES, USER_SERVICE, build_server
+from server.serving import APPLICATION_SERVICES, USER_SERVICE, build_server, stream_budget
+from server.startup_failures import CannotStart, describe_database, describe_redis
 from server.tasks import cancel_and_wait
 from server.tls import server_credentials
-from server.transport import bind
+from server.transport import bind, listen_address
 from server.wiring import Adapters, Services, build_services, page_token_secret
 
 PURGE_INTERVAL_SECONDS = 3600.0
@@ -88,13 +90,19 @@ async def readiness_problem(engine: AsyncEngine) -> str | None:
 @contextlib.asynccontextmanager
 async def connected(settings: Settings) -> AsyncIterator[tuple[AsyncEngine, Redis]]:
     """The engine (the schema migrated to head in development) and the Redis client."""
+    log: structlog.typing.FilteringBoundLogger = structlog.get_logger("userservice")
     async with AsyncExitStack() as stack:
         engine = create_engine(settings)
         stack.push_async_callback(engine.dispose)
-        if settings.should_migrate_on_start:
-            await migrations.upgrade_to_head(engine)
+        done, reachable = await migrations.prepare_schema(
+            engine, migrate=settings.should_migrate_on_start
+        )
+        (log.info if reachable else log.warning)(
+            "database", database=describe_database(settings), migrations=done
+        )
         redis = create_redis(settings)
         stack.push_async_callback(redis.aclose)
+        log.info("redis", store=describe_redis(settings), key_prefix=settings.redis_key_prefix)
         yield engine, redis
 
 
@@ -102,8 +110,12 @@ def build_adapters(settings: Settings, engine: AsyncEngine, redis: Redis) -> Ada
     """Signing keys (one generated in development), the database, and the caches over Redis."""
     access_ttl = dt.timedelta(seconds=settings.access_token_ttl_seconds)
     now = utc_now()
+    log: structlog.typing.FilteringBoundLogger = structlog.get_logger("userservice")
     if not settings.is_production and not any(settings.keys_dir.glob("*.pem")):
-        generate_key(settings.keys_dir, settings.jwt_algorithm, now=now)
+        path = generate_key(settings.keys_dir, settings.jwt_algorithm, now=now)
+        log.info("signing key generated", path=str(path.resolve()))
+    else:
+        log.info("signing keys", directory=str(settings.keys_dir.resolve()))
     keys = load_key_set(
         settings.keys_dir, settings.jwt_algorithm, access_token_ttl=access_ttl, now=now
     )
@@ -119,6 +131,12 @@ def build_adapters(settings: Settings, engine: AsyncEngine, redis: Redis) -> Ada
         async with units.read() as uow:
             return await uow.sessions.revoked_since(since)
 
+    async def recent_user_changes(since: dt.datetime) -> Sequence[tuple[uuid.UUID, int | None]]:
+        async with units.read() as uow:
+            changed = await uow.events.users_changed_since(since)
+            versions = await uow.users.versions(changed)
+        return [(user_id, versions.get(user_id)) for user_id in changed]
+
     # Started by the server (running_application); the CLI never goes live and asks Redis.
     replica = LocalReplica(
         redis,
@@ -129,6 +147,8 @@ def build_adapters(settings: Settings, engine: AsyncEngine, redis: Redis) -> Ada
         user_ttl_seconds=settings.user_cache_ttl_seconds,
         poll_seconds=settings.revocation_poll_seconds,
         events_appended=event_signal.wake,
+        recent_user_changes=recent_user_changes,
+        user_floor_seconds=settings.user_cache_redis_ttl_seconds + POLL_OVERLAP.total_seconds(),
     )
     revocations = RevocationStore(
         redis,
@@ -191,6 +211,19 @@ async def offline_services(settings: Settings) -> AsyncIterator[Services]:
         yield services
 
 
+def metrics_listener(settings: Settings, metrics: GrpcMetrics) -> MetricsListener:
+    address = listen_address(settings.metrics_host, settings.metrics_port)
+    try:
+        return start_metrics_listener(
+            metrics.registry, settings.metrics_host, settings.metrics_port
+        )
+    except OSError as exc:
+        raise CannotStart(
+            f"USERSERVICE_METRICS_PORT: cannot listen on {address} for metrics "
+            f"({exc.strerror}); choose another port, or 0 to turn the metrics listener off"
+        ) from exc
+
+
 def dependency_state(services: Services) -> DependencyState:
     return DependencyState(
         redis_reachable=lambda: services.redis_guard.reachable,
@@ -198,6 +231,7 @@ def dependency_state(services: Services) -> DependencyState:
         replica_poll_fresh=lambda: services.replica.poll_fresh,
         revocation_database_checks=lambda: services.revocations.database_checks,
         revocation_backstop_waits=lambda: services.revocations.backstop_waits,
+        user_cache_backstop_waits=lambda: services.user_cache.backstop_waits,
         rate_limit_local_decisions=lambda: services.limiter.local_decisions,
         redis_failures=lambda: services.redis_guard.failures,
     )
@@ -232,9 +266,7 @@ async def running_application(
         register_dependency_metrics(metrics.registry, dependency_state(services))
         listener = None
         if settings.metrics_port:
-            listener = start_metrics_listener(
-                metrics.registry, settings.metrics_host, settings.metrics_port
-            )
+            listener = metrics_listener(settings, metrics)
             stack.callback(listener.close)
 
         health = HealthReporter(
@@ -246,11 +278,15 @@ async def running_application(
         )
         await health.hold()
 
-        server = build_server(settings, services, health, metrics, log, reuse_port=reuse_port)
+        streams = stream_budget(settings)
+        register_stream_metrics(metrics.registry, streams)
+        server = build_server(
+            settings, services, health, metrics, log, streams=streams, reuse_port=reuse_port
+        )
         credentials = server_credentials(
             settings.tls_cert_file, settings.tls_key_file, settings.tls_client_ca_file
         )
-        port = bind(server, f"{settings.host}:{settings.port}", credentials)
+        port = bind(server, listen_address(settings.host, settings.port), credentials)
         await server.start()
         app = Application(
             settings, server, port, health, engine, redis, services, metrics, listener
@@ -269,13 +305,14 @@ async def running_application(
                 log.info("draining", seconds=settings.drain_seconds)
                 await asyncio.sleep(settings.drain_seconds)
             grace = settings.shutdown_grace_seconds if shutdown_grace is None else shutdown_grace
+            streams.end_all()  # streams (Watch) end cleanly now rather than hold the grace
             await server.stop(grace)
 
         stack.push_async_callback(drain)
         await health.start()
         log.info(
             "listening",
-            address=f"{settings.host}:{port}",
+            address=listen_address(settings.host, port),
             port=port,
             metrics_port=app.metrics_port,
             environment=settings.environment.value,

@@ -10,7 +10,7 @@ import enum
 from pathlib import Path
 from typing import Annotated, Self
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MEMORY_REDIS_URL = "memory://"
@@ -43,6 +43,10 @@ class SigningAlgorithm(enum.StrEnum):
 Seconds = Annotated[float, Field(gt=0)]
 
 
+def _in_production(info: ValidationInfo) -> bool:
+    return info.data.get("environment") is Environment.PRODUCTION
+
+
 class Settings(BaseSettings):
     """userservice configuration. Field docs are the README's configuration table."""
 
@@ -62,6 +66,7 @@ class Settings(BaseSettings):
     port: int = Field(50051, ge=0, le=65535, description="gRPC port; 0 picks a free one.")
     database_url: str = Field(
         DEFAULT_DATABASE_URL,
+        validate_default=True,
         description="SQLAlchemy async URL: postgresql+asyncpg://… or sqlite+aiosqlite:///path.",
     )
     database_pool_size: int = Field(10, ge=1, description="PostgreSQL connections kept open.")
@@ -71,6 +76,7 @@ class Settings(BaseSettings):
     )
     redis_url: str = Field(
         MEMORY_REDIS_URL,
+        validate_default=True,
         description="redis://host:port/db, rediss:// for TLS, or memory:// (in-process store).",
     )
     redis_key_prefix: str = Field(
@@ -89,7 +95,9 @@ class Settings(BaseSettings):
     log_format: LogFormat = Field(LogFormat.AUTO, description="auto, console or json.")
     signup_enabled: bool = Field(True, description="Anyone may CreateUser; else admins only.")
     keys_dir: Path = Field(
-        Path("var/keys"), description="Directory of PEM signing keys (<kid>.pem); newest signs."
+        Path("var/keys"),
+        validate_default=True,
+        description="Directory of PEM signing keys (<kid>.pem); newest signs.",
     )
     jwt_algorithm: SigningAlgorithm = Field(
         SigningAlgorithm.EDDSA, description="Signing algorithm family: EdDSA, RS256 or ES256."
@@ -105,6 +113,7 @@ class Settings(BaseSettings):
     )
     page_token_secret: SecretStr | None = Field(
         None,
+        validate_default=True,
         description="HMAC key for page tokens (≥ 32 chars); required in production "
         "(development derives one from the database URL).",
     )
@@ -234,16 +243,66 @@ class Settings(BaseSettings):
         le=36_500,
         description="How long the event log keeps an event; the purge deletes older ones.",
     )
+    # Transport limits (server/transport.py), chosen for a service behind a mesh or a balancer.
     max_receive_message_bytes: int = Field(
-        1024 * 1024, ge=1024, description="Largest request message accepted."
+        1024 * 1024, ge=1024, description="Largest request message accepted (RESOURCE_EXHAUSTED)."
     )
-    max_metadata_bytes: int = Field(16 * 1024, ge=1024, description="Largest request metadata.")
-    max_concurrent_streams: int = Field(100, ge=1, description="HTTP/2 streams per connection.")
+    max_metadata_bytes: int = Field(
+        16 * 1024,
+        ge=1024,
+        description="Largest request metadata (headers) accepted; a call with more is refused.",
+    )
+    max_concurrent_streams: int = Field(
+        100, ge=1, description="HTTP/2 streams (calls) open at once on one connection."
+    )
     max_concurrent_rpcs: int = Field(
-        2000, ge=1, description="Calls in progress before new ones get RESOURCE_EXHAUSTED."
+        2000,
+        ge=1,
+        description="Slots for unary calls (Health/Check included) that streaming calls never "
+        "take; past this plus MAX_STREAMING_CALLS grpc answers RESOURCE_EXHAUSTED.",
+    )
+    max_streaming_calls: int = Field(
+        512,
+        ge=1,
+        description="Streaming calls (e.g. Health/Watch) open at once; past it, "
+        "RESOURCE_EXHAUSTED TOO_MANY_STREAMS.",
+    )
+    max_streaming_calls_per_peer: int = Field(
+        32,
+        ge=1,
+        description="Streaming calls open at once per client address (x-forwarded-for from "
+        "TRUSTED_PROXIES; an IPv6 client by its /64). Behind a mesh sidecar, trust it, or "
+        "every client counts as one.",
+    )
+    streaming_call_lifetime_seconds: Seconds = Field(
+        60.0,
+        description="A streaming call ends cleanly (OK) after 90-100% of this, so clients "
+        "re-open it, maybe on another replica; keep it at most MAX_CONNECTION_AGE_GRACE_SECONDS.",
+    )
+    max_connection_age_seconds: Seconds = Field(
+        300.0,
+        description="A connection gets GOAWAY after this (grpc adds ±10% jitter), so clients "
+        "reconnect and spread over new replicas.",
+    )
+    max_connection_age_grace_seconds: Seconds = Field(
+        60.0, description="How long calls may finish on a connection past its age before it closes."
+    )
+    keepalive_time_seconds: Seconds = Field(
+        60.0, description="The server pings a connection after this long without activity."
+    )
+    keepalive_timeout_seconds: Seconds = Field(
+        20.0, description="A ping unanswered for this long closes the connection."
     )
     keepalive_min_time_seconds: int = Field(
-        10, ge=1, description="Least interval between client keepalive pings tolerated."
+        10,
+        ge=1,
+        description="Least interval between client pings tolerated; each faster ping is a strike.",
+    )
+    keepalive_permit_without_calls: bool = Field(
+        True, description="Clients may ping a connection with no call open (the SDK does)."
+    )
+    keepalive_max_ping_strikes: int = Field(
+        2, ge=0, description="Strikes tolerated before GOAWAY too_many_pings; 0 = unlimited."
     )
     tls_cert_file: Path | None = Field(None, description="Server certificate (PEM); enables TLS.")
     tls_key_file: Path | None = Field(None, description="Server private key (PEM).")
@@ -281,33 +340,51 @@ class Settings(BaseSettings):
             raise ValueError("USERSERVICE_TLS_CLIENT_CA_FILE needs USERSERVICE_TLS_CERT_FILE")
         return self
 
-    @model_validator(mode="after")
-    def _production_refuses_embedded_defaults(self) -> Self:
-        if self.environment is not Environment.PRODUCTION:
-            return self
-        if self.uses_sqlite:
+    # Production refuses the embedded defaults. Each check is a validator of its own field (they
+    # run on defaults too: validate_default), so one start reports every refusal at once, along
+    # with any other invalid setting. `environment` is declared first, so it is in `info.data`.
+    @field_validator("database_url")
+    @classmethod
+    def _production_database(cls, value: str, info: ValidationInfo) -> str:
+        if _in_production(info) and value.startswith("sqlite"):
             raise ValueError(
                 "USERSERVICE_DATABASE_URL: SQLite is for development; production needs "
                 "postgresql+asyncpg://"
             )
-        if self.uses_memory_redis:
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _production_redis(cls, value: str, info: ValidationInfo) -> str:
+        if _in_production(info) and value.startswith(MEMORY_REDIS_URL):
             raise ValueError(
                 "USERSERVICE_REDIS_URL: memory:// is for development; production needs redis://"
             )
-        secret = self.page_token_secret
-        if secret is None:
+        return value
+
+    @field_validator("page_token_secret")
+    @classmethod
+    def _production_secret(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        if not _in_production(info):
+            return value
+        if value is None:
             raise ValueError("USERSERVICE_PAGE_TOKEN_SECRET: required in production")
-        value = secret.get_secret_value()
-        if value.strip().lower() in _PLACEHOLDER_SECRETS or len(value) < 32:
+        secret = value.get_secret_value()
+        if secret.strip().lower() in _PLACEHOLDER_SECRETS or len(secret) < 32:
             raise ValueError(
                 "USERSERVICE_PAGE_TOKEN_SECRET: a placeholder or shorter than 32 characters"
             )
-        if not any(self.keys_dir.glob("*.pem")):
+        return value
+
+    @field_validator("keys_dir")
+    @classmethod
+    def _production_keys(cls, value: Path, info: ValidationInfo) -> Path:
+        if _in_production(info) and not any(value.glob("*.pem")):
             raise ValueError(
-                f"USERSERVICE_KEYS_DIR: no signing key (*.pem) in {self.keys_dir}; "
+                f"USERSERVICE_KEYS_DIR: no signing key (*.pem) in {value}; "
                 "create one with `userservice keys generate`"
             )
-        return self
+        return value
 
     @property
     def is_production(self) -> bool:

@@ -71,6 +71,7 @@ class Services:
     # Read by the dependency metrics (server/observability/metrics.py).
     limiter: RateLimiter
     redis_guard: RedisGuard
+    user_cache: UserCache
 
 
 def page_token_secret(settings: Settings) -> bytes:
@@ -149,6 +150,7 @@ def build_services(settings: Settings, adapters: Adapters, hasher: PasswordHashe
         revocations=revocations,
         codec=codec,
         replica=adapters.replica,
+        user_cache=adapters.user_cache,
         service_accounts=service_accounts,
         events=events,
         email_verification=EmailVerificationService(

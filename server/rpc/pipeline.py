@@ -1,7 +1,8 @@
 """The call pipeline: what runs around every handler, as one coroutine per call.
 
 In order: the request id (taken or generated, echoed in the trailers) and the call's deadline →
-`grpc_server_started_total` → authentication against the method's policy → the handler → its
+`grpc_server_started_total` → authentication against the method's policy → (a streaming call:
+its stream budget and lifetime, server/rpc/streams.py) → the handler → its
 error mapped to a rich status (a bug: logged once, answered INTERNAL) → handled/duration metrics
 and the access line.
 
@@ -14,10 +15,8 @@ per-call state lives in locals and contextvars, never in the closure.
 
 from __future__ import annotations
 
-import contextlib
-import inspect
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final, NoReturn
 
@@ -48,6 +47,7 @@ from server.rpc.status import (
     malformed_request,
     tolerant_request_deserializer,
 )
+from server.rpc.streams import StreamBudget
 
 # Probes call these every few seconds on every replica: their access lines are DEBUG, not INFO.
 QUIET_SERVICES: Final = frozenset({"grpc.health.v1.Health"})
@@ -56,7 +56,7 @@ QUIET_SERVICES: Final = frozenset({"grpc.health.v1.Health"})
 class _Call:
     """One call's bookkeeping, from its start to its access line; also its `CallOrigin`."""
 
-    __slots__ = ("clients", "code", "context", "detached", "request_id", "started", "user")
+    __slots__ = ("clients", "code", "context", "request_id", "started", "user")
 
     def __init__(self, request_id: str, context: ServicerContext, clients: ClientResolver) -> None:
         self.request_id = request_id
@@ -65,7 +65,6 @@ class _Call:
         self.started = time.perf_counter()
         self.code: grpc.StatusCode | None = None  # None: read from the context at the end
         self.user = ""
-        self.detached = False  # a stream grpc let go of: its context may be freed
 
     def client_ip(self) -> str:
         # Resolved only when an event is recorded: reads pay nothing for it.
@@ -95,11 +94,13 @@ class CallPipeline:
         access_log: AccessLog,
         authenticate: Authenticate,
         signup_enabled: bool,
+        streams: StreamBudget,
         logger: structlog.typing.FilteringBoundLogger,
         clients: ClientResolver,
     ) -> None:
         self._clients = clients
         self._metrics = metrics
+        self._streams = streams
         self._access_log = access_log
         self._authenticate = authenticate
         self._signup_enabled = signup_enabled
@@ -114,50 +115,28 @@ class CallPipeline:
             info.service in QUIET_SERVICES,
         )
         behavior = behavior_of(handler)
+        if handler.response_streaming:
+            # Long-lived: admitted against the stream budget and ended at its lifetime
+            # (server/rpc/streams.py). Keyed off the handler, so a new streaming RPC is covered.
+            behavior = self._streams.guard(behavior)
         public = method.public
         begin, admit, fail, end = self._begin, self._admit, self._fail, self._end
 
-        if inspect.isasyncgenfunction(behavior):
+        # One shape for every kind: a streaming behaviour is a coroutine by now (it writes).
+        async def run(request: Any, context: ServicerContext) -> Any:
+            call, authorization = begin(method, context)
+            try:
+                if request is UNPARSABLE:
+                    await abort_with(context, malformed_request())
+                if not public:
+                    await admit(method, call, authorization)
+                return await behavior(request, context)
+            except BaseException as error:  # noqa: BLE001 - fail() raises: abort or re-raise
+                await fail(method, call, context, error)
+            finally:
+                end(method, call, context)
 
-            async def stream(request: Any, context: ServicerContext) -> AsyncIterator[Any]:
-                call, authorization = begin(method, context)
-                try:
-                    if request is UNPARSABLE:
-                        await abort_with(context, malformed_request())
-                    if not public:
-                        await admit(method, call, authorization)
-                    async with contextlib.aclosing(behavior(request, context)) as responses:
-                        async for response in responses:
-                            yield response
-                except GeneratorExit:
-                    # grpc let go of the stream while a message was on its way (the client went
-                    # away) and this runs when the generator is collected, after the call itself
-                    # may be freed: nothing of the context is touched any more.
-                    call.code = grpc.StatusCode.CANCELLED
-                    call.detached = True
-                    raise
-                except BaseException as error:  # noqa: BLE001 - fail() raises: abort or re-raise
-                    await fail(method, call, context, error)
-                finally:
-                    end(method, call, context)
-
-            wrapped = replace_behavior(handler, stream)
-        else:
-
-            async def unary(request: Any, context: ServicerContext) -> Any:
-                call, authorization = begin(method, context)
-                try:
-                    if request is UNPARSABLE:
-                        await abort_with(context, malformed_request())
-                    if not public:
-                        await admit(method, call, authorization)
-                    return await behavior(request, context)
-                except BaseException as error:  # noqa: BLE001 - fail() raises: abort or re-raise
-                    await fail(method, call, context, error)
-                finally:
-                    end(method, call, context)
-
-            wrapped = replace_behavior(handler, unary)
+        wrapped = replace_behavior(handler, run)
         return tolerant_request_deserializer(wrapped)
 
     def _begin(self, method: _Method, context: ServicerContext) -> tuple[_Call, str | None]:
@@ -214,7 +193,7 @@ class CallPipeline:
             self._access_log.write(
                 quiet=method.quiet,
                 method=method.info.full_method,
-                peer="" if call.detached else context.peer(),
+                peer=context.peer(),
                 code=code.name,
                 duration_ms=round(elapsed * 1000, 3),
                 user=call.user,
@@ -244,4 +223,4 @@ class PipelineRegistry:
         self._server.add_generic_rpc_handlers(
             (grpc.method_handlers_generic_handler(service, wrapped),)
         )
-        self._server.add_registered_method_handlers(service, wrapped)  # type: ignore[attr-defined]
+        self._server.add_registered_method_handlers(service, wrapped)

@@ -12,7 +12,6 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from tests.support.memory_codes import MemoryCodes
 from tests.support.memory_events import MemoryEvents
 from tests.support.memory_repositories import (
     MemoryIdempotency,
@@ -22,6 +21,7 @@ from tests.support.memory_repositories import (
     MemoryState,
     MemoryUsers,
 )
+from tests.support.memory_repositories.codes import MemoryCodes
 
 
 class MemoryUnitOfWork:

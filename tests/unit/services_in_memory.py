@@ -91,16 +91,29 @@ def limits() -> Limits:
     )
 
 
-@asynccontextmanager
-async def services_in_memory(
-    keys_dir: Path, *, limits_used: Limits | None = None, require_verified_email: bool = False
-) -> AsyncIterator[InMemoryServices]:
-    """`limits_used`: the brute-force limits, when a test needs other than `limits()`."""
-    codes = CodeIssuer(CodeMinter(b"unit-test code key"), CODE_TTL)
-    units, clock = MemoryUnitOfWorkFactory(), FakeClock()
+@dataclass
+class RedisStores:
+    """The Redis-backed stores the services use, over the in-process store `memory://` uses."""
+
+    redis: Any
+    revocations: RevocationStore
+    users: UserCache
+    limiter: RateLimiter
+
+    async def close(self) -> None:
+        await self.users.close()
+        await self.revocations.close()
+        await self.redis.aclose()
+
+
+def token_codec(keys_dir: Path, clock: FakeClock) -> AccessTokenCodec:
+    """A real signing key, written to `keys_dir`, and the codec that signs with it."""
     generate_key(keys_dir, SigningAlgorithm.EDDSA, now=clock())
     keys = load_key_set(keys_dir, SigningAlgorithm.EDDSA, access_token_ttl=ACCESS_TTL, now=clock())
-    codec = AccessTokenCodec(keys, issuer="userservice-test", audience="userservice-test")
+    return AccessTokenCodec(keys, issuer="userservice-test", audience="userservice-test")
+
+
+def redis_stores(units: MemoryUnitOfWorkFactory) -> RedisStores:
     fake: Any = FakeAsyncRedis()
     redis_keys, guard = RedisKeys("unit:"), RedisGuard(timeout_seconds=1.0)
 
@@ -120,83 +133,120 @@ async def services_in_memory(
         fake, redis_keys, guard, replica, retention=ACCESS_TTL, recent_revocations=recent
     )
     cache = UserCache(fake, redis_keys, guard, replica)
-    limiter, page_tokens = RateLimiter(fake, redis_keys, guard), PageTokens(b"unit-test secret")
+    return RedisStores(fake, revocations, cache, RateLimiter(fake, redis_keys, guard))
+
+
+def build_services(
+    units: MemoryUnitOfWorkFactory,
+    clock: FakeClock,
+    codec: AccessTokenCodec,
+    stores: RedisStores,
+    hasher: PasswordHasher,
+    limits_used: Limits | None,
+    require_verified_email: bool = False,
+) -> InMemoryServices:
+    """The services, constructed by keyword as server/wiring.py constructs them."""
+    page_tokens = PageTokens(b"unit-test secret")
+    codes = CodeIssuer(CodeMinter(b"unit-test code key"), CODE_TTL)
+    users = UserService(
+        units=units,
+        hasher=hasher,
+        policy=PasswordPolicy(min_length=8),
+        cache=stores.users,
+        revocations=stores.revocations,
+        limiter=stores.limiter,
+        limits=limits_used or limits(),
+        page_tokens=page_tokens,
+        fingerprint_key=b"unit-test fingerprint key",
+        codes=codes,
+        clock=clock,
+    )
+    service_accounts = ServiceAccountService(
+        units=units,
+        codec=codec,
+        limiter=stores.limiter,
+        limits=limits_used or limits(),
+        page_tokens=page_tokens,
+        token_ttl=ACCESS_TTL,
+        secret_grace=dt.timedelta(hours=1),
+        clock=clock,
+    )
+    auth = AuthService(
+        units=units,
+        hasher=hasher,
+        codec=codec,
+        verifier=CachingTokenVerifier(codec, max_entries=100),
+        revocations=stores.revocations,
+        limiter=stores.limiter,
+        limits=limits_used or limits(),
+        access_ttl=ACCESS_TTL,
+        refresh_ttl=REFRESH_TTL,
+        reuse_grace=REUSE_GRACE,
+        clock=clock,
+        service_token_live=service_accounts.token_live,
+        require_verified_email=require_verified_email,
+    )
+    verification, resets = recovery_services(units, clock, stores, hasher, codes, limits_used)
+    return InMemoryServices(
+        units,
+        clock,
+        users,
+        auth,
+        service_accounts,
+        stores.revocations,
+        hasher,
+        page_tokens,
+        verification,
+        resets,
+    )
+
+
+def recovery_services(
+    units: MemoryUnitOfWorkFactory,
+    clock: FakeClock,
+    stores: RedisStores,
+    hasher: PasswordHasher,
+    codes: CodeIssuer,
+    limits_used: Limits | None,
+) -> tuple[EmailVerificationService, PasswordResetService]:
+    verification = EmailVerificationService(
+        units=units,
+        codes=codes,
+        cache=stores.users,
+        limiter=stores.limiter,
+        limits=limits_used or limits(),
+        clock=clock,
+    )
+    resets = PasswordResetService(
+        units=units,
+        codes=codes,
+        hasher=hasher,
+        policy=PasswordPolicy(min_length=8),
+        cache=stores.users,
+        revocations=stores.revocations,
+        limiter=stores.limiter,
+        limits=limits_used or limits(),
+        clock=clock,
+    )
+    return verification, resets
+
+
+@asynccontextmanager
+async def services_in_memory(
+    keys_dir: Path, *, limits_used: Limits | None = None, require_verified_email: bool = False
+) -> AsyncIterator[InMemoryServices]:
+    """`limits_used`: the brute-force limits, when a test needs other than `limits()`."""
+    units, clock = MemoryUnitOfWorkFactory(), FakeClock()
+    codec = token_codec(keys_dir, clock)
+    stores = redis_stores(units)
     with ThreadPoolExecutor(max_workers=1) as pool:
         hasher = PasswordHasher(executor=pool, **TINY_ARGON2)
-        users = UserService(
-            units=units,
-            hasher=hasher,
-            policy=PasswordPolicy(min_length=8),
-            cache=cache,
-            revocations=revocations,
-            limiter=limiter,
-            limits=limits_used or limits(),
-            page_tokens=page_tokens,
-            fingerprint_key=b"unit-test fingerprint key",
-            codes=codes,
-            clock=clock,
-        )
-        service_accounts = ServiceAccountService(
-            units=units,
-            codec=codec,
-            limiter=limiter,
-            limits=limits_used or limits(),
-            page_tokens=page_tokens,
-            token_ttl=ACCESS_TTL,
-            secret_grace=dt.timedelta(hours=1),
-            clock=clock,
-        )
-        auth = AuthService(
-            units=units,
-            hasher=hasher,
-            codec=codec,
-            verifier=CachingTokenVerifier(codec, max_entries=100),
-            revocations=revocations,
-            limiter=limiter,
-            limits=limits_used or limits(),
-            access_ttl=ACCESS_TTL,
-            refresh_ttl=REFRESH_TTL,
-            reuse_grace=REUSE_GRACE,
-            clock=clock,
-            service_token_live=service_accounts.token_live,
-            require_verified_email=require_verified_email,
-        )
-        verification = EmailVerificationService(
-            units=units,
-            codes=codes,
-            cache=cache,
-            limiter=limiter,
-            limits=limits_used or limits(),
-            clock=clock,
-        )
-        resets = PasswordResetService(
-            units=units,
-            codes=codes,
-            hasher=hasher,
-            policy=PasswordPolicy(min_length=8),
-            cache=cache,
-            revocations=revocations,
-            limiter=limiter,
-            limits=limits_used or limits(),
-            clock=clock,
-        )
         try:
-            yield InMemoryServices(
-                units,
-                clock,
-                users,
-                auth,
-                service_accounts,
-                revocations,
-                hasher,
-                page_tokens,
-                verification,
-                resets,
+            yield build_services(
+                units, clock, codec, stores, hasher, limits_used, require_verified_email
             )
         finally:
-            await cache.close()
-            await revocations.close()
-            await fake.aclose()
+            await stores.close()
 
 
 def last_code(svc: InMemoryServices, event_type: str) -> str:

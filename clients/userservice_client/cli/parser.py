@@ -8,6 +8,7 @@ one and an absent one leaves it alone.
 from __future__ import annotations
 
 import argparse
+from importlib import metadata
 from pathlib import Path
 
 from userservice_client.cli import (
@@ -189,6 +190,14 @@ def _add_recovery(commands: argparse._SubParsersAction[argparse.ArgumentParser])
     request.add_argument("user", nargs="?", default="me", metavar="USER|me")
 
 
+def _version() -> str:
+    """The installed distribution's version (clients/pyproject.toml)."""
+    try:
+        return metadata.version("userservice-client")
+    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
+
+
 def _add_events(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     events = commands.add_parser("events", help="follow and query the event log (admins)")
     sub = events.add_subparsers(dest="events_command", required=True, metavar="COMMAND")
@@ -225,6 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     add_global_options(parser, top_level=True)
     commands = parser.add_subparsers(dest="command_name", required=True, metavar="COMMAND")
     login = _command(
