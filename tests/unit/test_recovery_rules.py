@@ -11,6 +11,7 @@ import pytest
 
 from server.domain import ClientInfo, Principal, User, UserChanges
 from server.errors import DomainError, FailedPrecondition, InvalidArgument
+from server.services.maintenance import purge_expired
 from tests.unit.services_in_memory import CODE_REQUESTS, CODE_TTL, InMemoryServices, last_code
 from tests.unit.services_in_memory import services_in_memory as build
 
@@ -253,3 +254,16 @@ async def test_only_an_administrator_requests_a_reset_by_user_id(svc: InMemorySe
     await svc.resets.request_for_user(str(ada.id), await signed_in(svc, "root@example.com"))
     await svc.resets.reset(last_code(svc, "password.reset_requested"), NEW_PASSWORD)
     await svc.auth.login("ada@example.com", NEW_PASSWORD, CLIENT)
+
+
+async def test_the_purge_deletes_expired_codes_only(svc: InMemoryServices) -> None:
+    await sign_up(svc)
+    await svc.resets.request_by_email("ada@example.com", CLIENT)
+    svc.clock.advance(CODE_TTL + dt.timedelta(seconds=1))
+    await svc.resets.request_by_email("ada@example.com", CLIENT)
+    fresh = last_code(svc, "password.reset_requested")
+
+    purged = await purge_expired(svc.units, svc.clock(), batch_size=10)
+
+    assert purged["one_time_codes"] == 1
+    await svc.resets.reset(fresh, NEW_PASSWORD)
