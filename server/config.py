@@ -203,6 +203,13 @@ class Settings(BaseSettings):
     password_resets_per_ip: int = Field(
         20, ge=1, description="RequestPasswordReset calls per client IP per window."
     )
+    password_reset_answer_seconds: float = Field(
+        0.1,
+        ge=0,
+        le=5,
+        description="RequestPasswordReset answers no sooner than this after its lookup began, so "
+        "an address with an account and one without take the same time.",
+    )
     require_verified_email: bool = Field(
         False,
         description="Login refuses a user whose email is not verified "

@@ -171,6 +171,7 @@ def build_services(settings: Settings, adapters: Adapters, hasher: PasswordHashe
             limiter=limiter,
             limits=limits,
             clock=utc_now,
+            answer_floor=settings.password_reset_answer_seconds,
         ),
         event_signal=adapters.event_signal,
         limiter=limiter,
