@@ -32,13 +32,12 @@ from server.cache.revocations import RevocationStore
 from server.cache.users import UserCache
 from server.clock import utc_now
 from server.config import Settings
+from server.http_listener import HttpListener, KeyPublication, listener_app, start_http_listener
 from server.observability.health import HealthReporter
 from server.observability.metrics import (
     DependencyState,
     GrpcMetrics,
-    MetricsListener,
     register_dependency_metrics,
-    start_metrics_listener,
 )
 from server.repositories import migrations
 from server.repositories.database import Database, create_engine
@@ -68,7 +67,7 @@ class Application:
     redis: Redis
     services: Services
     metrics: GrpcMetrics
-    metrics_listener: MetricsListener | None
+    metrics_listener: HttpListener | None
 
     @property
     def metrics_port(self) -> int | None:
@@ -196,6 +195,16 @@ def dependency_state(services: Services) -> DependencyState:
     )
 
 
+def key_publication(settings: Settings, services: Services) -> KeyPublication:
+    return KeyPublication(
+        jwks=services.auth.jwks,
+        issuer=settings.jwt_issuer,
+        algorithm=settings.jwt_algorithm.value,
+        max_age_seconds=settings.jwks_max_age_seconds,
+        public_url=settings.public_url,
+    )
+
+
 @contextlib.asynccontextmanager
 async def running_application(
     settings: Settings, *, reuse_port: bool = False, shutdown_grace: float | None = None
@@ -224,9 +233,8 @@ async def running_application(
         register_dependency_metrics(metrics.registry, dependency_state(services))
         listener = None
         if settings.metrics_port:
-            listener = start_metrics_listener(
-                metrics.registry, settings.metrics_host, settings.metrics_port
-            )
+            http_app = listener_app(metrics.registry, key_publication(settings, services))
+            listener = start_http_listener(http_app, settings.metrics_host, settings.metrics_port)
             stack.callback(listener.close)
 
         health = HealthReporter(

@@ -84,7 +84,25 @@ class Settings(BaseSettings):
         description="Apply migrations at start; default: on in development, off in production.",
     )
     metrics_host: str = Field("0.0.0.0", description="Address of the Prometheus listener.")  # noqa: S104
-    metrics_port: int = Field(9464, ge=0, le=65535, description="Prometheus port; 0 disables it.")
+    metrics_port: int = Field(
+        9464,
+        ge=0,
+        le=65535,
+        description="HTTP port of /metrics and /.well-known/jwks.json (and discovery); 0 disables "
+        "it.",
+    )
+    public_url: str | None = Field(
+        None,
+        pattern=r"^https?://[^/?#]+(/[^?#]*)?$",
+        description="URL at which callers reach the HTTP port (e.g. https://keys.example.com), "
+        "for the discovery document's jwks_uri; unset: http://<the request's Host header>.",
+    )
+    jwks_max_age_seconds: int = Field(
+        300,
+        ge=0,
+        description="Cache-Control max-age of the JWKS and discovery documents (how long a "
+        "consumer may keep using the key set it fetched).",
+    )
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
     log_format: LogFormat = Field(LogFormat.AUTO, description="auto, console or json.")
     signup_enabled: bool = Field(True, description="Anyone may CreateUser; else admins only.")

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from threading import Thread
-from wsgiref.simple_server import WSGIServer
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -159,23 +157,3 @@ class DependencyCollector(Collector):
 
 def register_dependency_metrics(registry: CollectorRegistry, state: DependencyState) -> None:
     registry.register(DependencyCollector(state))
-
-
-@dataclass(slots=True)
-class MetricsListener:
-    server: WSGIServer
-    thread: Thread
-
-    @property
-    def port(self) -> int:
-        return int(self.server.server_port)
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
-
-
-def start_metrics_listener(registry: CollectorRegistry, host: str, port: int) -> MetricsListener:
-    server, thread = start_http_server(port, addr=host, registry=registry)
-    return MetricsListener(server, thread)
