@@ -11,7 +11,9 @@ COPY pyproject.toml README.md ./
 COPY server ./server
 COPY generated ./generated
 COPY clients ./clients
-RUN pip install --no-cache-dir .
+# The project itself, with its tracing extra (OpenTelemetry; off unless OTEL_* turns it on).
+# hadolint ignore=DL3013
+RUN pip install --no-cache-dir '.[tracing]'
 
 FROM python:3.11-slim-bookworm
 ENV PATH=/opt/venv/bin:$PATH \

@@ -13,11 +13,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import os
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import grpc.aio
 import structlog
@@ -32,13 +34,12 @@ from server.cache.revocations import RevocationStore
 from server.cache.users import UserCache
 from server.clock import utc_now
 from server.config import Settings
-from server.http_listener import HttpListener, KeyPublication, listener_app, start_http_listener
+from server.exports import dependency_state, domain_counts, key_publication
+from server.http_listener import HttpListener, listener_app, start_http_listener
+from server.observability.domain_metrics import register_domain_metrics
 from server.observability.health import HealthReporter
-from server.observability.metrics import (
-    DependencyState,
-    GrpcMetrics,
-    register_dependency_metrics,
-)
+from server.observability.metrics import GrpcMetrics, register_dependency_metrics
+from server.observability.spans import SpanOpener, tracing_requested
 from server.repositories import migrations
 from server.repositories.database import Database, create_engine
 from server.repositories.unit_of_work import SqlUnitOfWorkFactory
@@ -51,6 +52,9 @@ from server.tasks import cancel_and_wait
 from server.tls import server_credentials
 from server.transport import bind
 from server.wiring import Adapters, Services, build_services
+
+if TYPE_CHECKING:  # OpenTelemetry is imported only when tracing is on
+    from server.observability.tracing import Tracing
 
 PURGE_INTERVAL_SECONDS = 3600.0
 
@@ -95,8 +99,11 @@ async def connected(settings: Settings) -> AsyncIterator[tuple[AsyncEngine, Redi
         yield engine, redis
 
 
-def build_adapters(settings: Settings, engine: AsyncEngine, redis: Redis) -> Adapters:
-    """Signing keys (one generated in development), the database, and the caches over Redis."""
+def build_adapters(
+    settings: Settings, engine: AsyncEngine, redis: Redis, spans: SpanOpener | None = None
+) -> Adapters:
+    """Signing keys (one generated in development), the database, and the caches over Redis;
+    `spans` opens the child spans of database and Redis work when tracing is on."""
     access_ttl = dt.timedelta(seconds=settings.access_token_ttl_seconds)
     now = utc_now()
     if not settings.is_production and not any(settings.keys_dir.glob("*.pem")):
@@ -105,10 +112,10 @@ def build_adapters(settings: Settings, engine: AsyncEngine, redis: Redis) -> Ada
         settings.keys_dir, settings.jwt_algorithm, access_token_ttl=access_ttl, now=now
     )
     codec = AccessTokenCodec(keys, issuer=settings.jwt_issuer, audience=settings.jwt_audience)
-    db = Database(engine, timeout_seconds=settings.database_timeout_seconds)
+    db = Database(engine, timeout_seconds=settings.database_timeout_seconds, spans=spans)
     units = SqlUnitOfWorkFactory(db)
     redis_keys = RedisKeys(settings.redis_key_prefix)
-    guard = RedisGuard(timeout_seconds=settings.redis_timeout_seconds)
+    guard = RedisGuard(timeout_seconds=settings.redis_timeout_seconds, spans=spans)
 
     async def recent_revocations(since: dt.datetime) -> Sequence[tuple[uuid.UUID, dt.datetime]]:
         async with units.read() as uow:
@@ -150,10 +157,10 @@ def build_adapters(settings: Settings, engine: AsyncEngine, redis: Redis) -> Ada
 
 @contextlib.asynccontextmanager
 async def built_services(
-    settings: Settings, engine: AsyncEngine, redis: Redis
+    settings: Settings, engine: AsyncEngine, redis: Redis, spans: SpanOpener | None = None
 ) -> AsyncIterator[Services]:
     """Adapters, the hashing pool and the services (no server): shared by serve and the CLI."""
-    adapters = build_adapters(settings, engine, redis)
+    adapters = build_adapters(settings, engine, redis, spans)
     # Password hashing is CPU-bound and releases the GIL: one thread per core.
     with ThreadPoolExecutor(
         max_workers=settings.hashing_threads or usable_cpus(),
@@ -183,37 +190,36 @@ async def offline_services(settings: Settings) -> AsyncIterator[Services]:
         yield services
 
 
-def dependency_state(services: Services) -> DependencyState:
-    return DependencyState(
-        redis_reachable=lambda: services.redis_guard.reachable,
-        replica_live=lambda: services.replica.live,
-        replica_poll_fresh=lambda: services.replica.poll_fresh,
-        revocation_database_checks=lambda: services.revocations.database_checks,
-        revocation_backstop_waits=lambda: services.revocations.backstop_waits,
-        rate_limit_local_decisions=lambda: services.limiter.local_decisions,
-        redis_failures=lambda: services.redis_guard.failures,
-    )
+def configured_tracing() -> Tracing | None:
+    """Tracing as the OTEL_* environment asks (off unless asked); OpenTelemetry is imported only
+    then, and must be installed (`pip install 'userservice[tracing]'`)."""
+    if not tracing_requested(os.environ):
+        return None
+    from server.observability.tracing import tracing_from_environment
 
-
-def key_publication(settings: Settings, services: Services) -> KeyPublication:
-    return KeyPublication(
-        jwks=services.auth.jwks,
-        issuer=settings.jwt_issuer,
-        algorithm=settings.jwt_algorithm.value,
-        max_age_seconds=settings.jwks_max_age_seconds,
-        public_url=settings.public_url,
-    )
+    return tracing_from_environment(os.environ)
 
 
 @contextlib.asynccontextmanager
 async def running_application(
-    settings: Settings, *, reuse_port: bool = False, shutdown_grace: float | None = None
+    settings: Settings,
+    *,
+    reuse_port: bool = False,
+    shutdown_grace: float | None = None,
+    tracing: Tracing | None = None,
 ) -> AsyncIterator[Application]:
-    """Starts userservice; on exit: NOT_SERVING, drain within the grace period, close pools."""
+    """Starts userservice; on exit: NOT_SERVING, drain within the grace period, close pools.
+    `tracing`: given (tests, benchmarks), else as the OTEL_* environment asks."""
     log: structlog.typing.FilteringBoundLogger = structlog.get_logger("userservice")
     async with AsyncExitStack() as stack:
+        tracing = tracing or configured_tracing()
+        spans = None
+        if tracing is not None:
+            # Last out: the spans of the final calls are exported after the server stopped.
+            stack.push_async_callback(asyncio.to_thread, tracing.shutdown)
+            spans = tracing.child_spans()
         engine, redis = await stack.enter_async_context(connected(settings))
-        services = await stack.enter_async_context(built_services(settings, engine, redis))
+        services = await stack.enter_async_context(built_services(settings, engine, redis, spans))
         await services.revocations.resync()
         replication = asyncio.create_task(services.replica.run(), name="replication")
         stack.push_async_callback(cancel_and_wait, replication)
@@ -231,6 +237,7 @@ async def running_application(
         stack.push_async_callback(cancel_and_wait, purge)
 
         register_dependency_metrics(metrics.registry, dependency_state(services))
+        register_domain_metrics(metrics.registry, domain_counts(services))
         listener = None
         if settings.metrics_port:
             http_app = listener_app(metrics.registry, key_publication(settings, services))
@@ -246,7 +253,9 @@ async def running_application(
         )
         await health.hold()
 
-        server = build_server(settings, services, health, metrics, log, reuse_port=reuse_port)
+        server = build_server(
+            settings, services, health, metrics, log, reuse_port=reuse_port, tracing=tracing
+        )
         credentials = server_credentials(
             settings.tls_cert_file, settings.tls_key_file, settings.tls_client_ca_file
         )
@@ -278,6 +287,7 @@ async def running_application(
             environment=settings.environment.value,
             tls=credentials is not None,
             ready=health.ready,
+            tracing=tracing is not None,
         )
         yield app
         log.info("stopping", grace_seconds=settings.shutdown_grace_seconds)

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc.aio
 import structlog
@@ -23,6 +23,9 @@ from server.transport import create_server
 from server.wiring import Services
 from userservice.v1 import auth_pb2, auth_pb2_grpc, service_account_pb2, user_pb2, user_pb2_grpc
 from userservice.v1 import service_account_pb2_grpc as sa_pb2_grpc
+
+if TYPE_CHECKING:  # OpenTelemetry is imported only when tracing is on
+    from server.observability.tracing import Tracing
 
 USER_SERVICE = user_pb2.DESCRIPTOR.services_by_name["UserService"].full_name
 AUTH_SERVICE = auth_pb2.DESCRIPTOR.services_by_name["AuthService"].full_name
@@ -62,6 +65,7 @@ def build_server(
     log: structlog.typing.FilteringBoundLogger,
     *,
     reuse_port: bool,
+    tracing: Tracing | None = None,
 ) -> grpc.aio.Server:
     pipeline = CallPipeline(
         metrics=metrics,
@@ -69,6 +73,7 @@ def build_server(
         authenticate=services.auth.authenticate,
         signup_enabled=settings.signup_enabled,
         logger=log,
+        tracing=tracing,
     )
     server = create_server(settings, reuse_port=reuse_port)
     # The pipeline wraps every handler once, here, instead of running per call through

@@ -13,6 +13,7 @@ increment-then-compare semantics (per replica, so looser, but never off).
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import hashlib
 import ipaddress
@@ -122,8 +123,10 @@ class RateLimiter:
         # Redis restart, on NOSCRIPT).
         self._reserve_script = redis.register_script(_RESERVE_SCRIPT)
         self._release_script = redis.register_script(_RELEASE_SCRIPT)
-        # Decisions the in-process counters made because Redis could not (exported as a metric).
+        # Decisions the in-process counters made because Redis could not, and attempts refused,
+        # by the limit that refused them (exported as metrics).
         self.local_decisions = 0
+        self.throttled: collections.Counter[str] = collections.Counter()
 
     def _local_for(self, limit: Limit) -> _LocalCounters:
         counters = self._local.get(limit.name)
@@ -138,24 +141,30 @@ class RateLimiter:
         if not checks:
             return None
         counts = await self._add_one(checks)
-        waits = [
-            left
-            for (limit, _), (count, left) in zip(checks, counts, strict=True)
-            if count > limit.max_count
-        ]
-        return max(waits) if waits else None
+        return self._refusal(checks, counts, over=0)
 
     async def retry_after(self, checks: Sequence[tuple[Limit, str]]) -> float | None:
         """Seconds until the first exhausted limit frees up; None when every limit has room.
 
         A read, not a reservation: check-then-act callers race (see `reserve`)."""
         counts = await self._peek(checks)
+        return self._refusal(checks, counts, over=-1)
+
+    def _refusal(
+        self, checks: Sequence[tuple[Limit, str]], counts: list[tuple[int, float]], *, over: int
+    ) -> float | None:
+        """The longest wait among the limits whose count passed `max_count + over`, counted
+        under that limit's name; None when every limit has room."""
         waits = [
-            left
+            (left, limit.name)
             for (limit, _), (count, left) in zip(checks, counts, strict=True)
-            if count >= limit.max_count
+            if count > limit.max_count + over
         ]
-        return max(waits) if waits else None
+        if not waits:
+            return None
+        wait, name = max(waits)
+        self.throttled[name] += 1
+        return wait
 
     async def hit(self, checks: Sequence[tuple[Limit, str]]) -> None:
         await self._add_one(checks)

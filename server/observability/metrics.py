@@ -1,12 +1,21 @@
-"""Prometheus metrics, in a registry owned by the application (not the global): gRPC calls, and
-the state of the degradable dependencies (Redis, each replica's copy of revocations)."""
+"""Prometheus metrics, in a registry owned by the application (not the global): gRPC calls and
+their messages, the process and its garbage collector, and the state of the degradable
+dependencies (Redis, each replica's copy of revocations). The domain's counters are in
+`server/observability/domain_metrics.py`."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import (
+    GC_COLLECTOR,
+    PLATFORM_COLLECTOR,
+    PROCESS_COLLECTOR,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+)
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -21,11 +30,18 @@ class GrpcMetrics:
     started: Counter
     handled: Counter
     handling_seconds: Histogram
+    msg_received: Counter
+    msg_sent: Counter
     purged_rows: Counter
+    events_written: Counter
 
     @classmethod
     def create(cls) -> GrpcMetrics:
         registry = CollectorRegistry()
+        # The default registry's process, GC and platform collectors: they read /proc and the
+        # interpreter at scrape time, nothing per call.
+        for collector in (PROCESS_COLLECTOR, GC_COLLECTOR, PLATFORM_COLLECTOR):
+            registry.register(collector)
         return cls(
             registry=registry,
             started=Counter(
@@ -47,10 +63,28 @@ class GrpcMetrics:
                 buckets=_BUCKETS,
                 registry=registry,
             ),
+            msg_received=Counter(
+                "grpc_server_msg_received_total",
+                "Request messages received (one per unary call, each message of a stream).",
+                _LABELS,
+                registry=registry,
+            ),
+            msg_sent=Counter(
+                "grpc_server_msg_sent_total",
+                "Response messages sent (one per successful unary call, each streamed message).",
+                _LABELS,
+                registry=registry,
+            ),
             purged_rows=Counter(
                 "userservice_purged_rows_total",
                 "Expired rows deleted by the periodic purge, by table.",
                 ("table",),
+                registry=registry,
+            ),
+            events_written=Counter(
+                "userservice_events_written_total",
+                "Events written to the event log, by type (in the transaction of their change).",
+                ("type",),
                 registry=registry,
             ),
         )
@@ -58,19 +92,32 @@ class GrpcMetrics:
     def count_purged(self, table: str, rows: int) -> None:
         self.purged_rows.labels(table=table).inc(rows)
 
+    def count_events_written(self, event_type: str, count: int = 1) -> None:
+        """Call after the transaction that wrote them committed."""
+        self.events_written.labels(type=event_type).inc(count)
+
     def for_method(self, grpc_type: str, service: str, method: str) -> MethodMetrics:
         labels = (grpc_type, service, method)
         return MethodMetrics(
             started=self.started.labels(*labels),
             handling_seconds=self.handling_seconds.labels(*labels),
             handled_by_code=lambda code: self.handled.labels(*labels, code),
+            msg_received=self.msg_received.labels(*labels),
+            msg_sent=self.msg_sent.labels(*labels),
         )
 
 
 class MethodMetrics:
     """One method's label children, looked up once rather than on every call."""
 
-    __slots__ = ("_handled", "_handled_by_code", "handling_seconds", "started")
+    __slots__ = (
+        "_handled",
+        "_handled_by_code",
+        "handling_seconds",
+        "msg_received",
+        "msg_sent",
+        "started",
+    )
 
     def __init__(
         self,
@@ -78,8 +125,12 @@ class MethodMetrics:
         started: Counter,
         handling_seconds: Histogram,
         handled_by_code: Callable[[str], Counter],
+        msg_received: Counter,
+        msg_sent: Counter,
     ) -> None:
         self.started = started
+        self.msg_received = msg_received
+        self.msg_sent = msg_sent
         self.handling_seconds = handling_seconds
         self._handled_by_code = handled_by_code
         self._handled: dict[str, Counter] = {}

@@ -76,32 +76,25 @@ class AccessLog:
         duration_ms: float,
         user: str,
         request_id: str,
+        trace_id: str = "",
     ) -> None:
+        """`trace_id` (the call's recorded trace, when tracing is on) is written when not empty."""
         level = "debug" if quiet else "info"
+        fields: dict[str, object] = {
+            "method": method,
+            "peer": peer,
+            "code": code,
+            "duration_ms": duration_ms,
+            "user": user,
+            "request_id": request_id,
+        }
+        if trace_id:
+            fields["trace_id"] = trace_id
         if self._json_sink is None:
             log = self._log.debug if quiet else self._log.info
-            log(
-                "rpc",
-                method=method,
-                peer=peer,
-                code=code,
-                duration_ms=duration_ms,
-                user=user,
-                request_id=request_id,
-            )
+            log("rpc", **fields)
             return
-        self._json_sink(
-            _encode(
-                {
-                    "method": method,
-                    "peer": peer,
-                    "code": code,
-                    "duration_ms": duration_ms,
-                    "user": user,
-                    "request_id": request_id,
-                    "event": "rpc",
-                    "level": level,
-                    "timestamp": dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z"),
-                }
-            )
-        )
+        fields["event"] = "rpc"
+        fields["level"] = level
+        fields["timestamp"] = dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z")
+        self._json_sink(_encode(fields))

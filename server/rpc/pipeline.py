@@ -18,7 +18,7 @@ import inspect
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, NoReturn
+from typing import TYPE_CHECKING, Any, Final, NoReturn
 
 import grpc
 import grpc.aio
@@ -36,6 +36,7 @@ from server.rpc.access_log import (
 from server.rpc.authentication import Authenticate, bearer_token, enforce
 from server.rpc.call_context import ServicerContext, principal_var, request_id_var
 from server.rpc.handlers import CallInfo, Handler, behavior_of, replace_behavior
+from server.rpc.message_counts import counted_requests, counting_writes
 from server.rpc.outcome import final_code
 from server.rpc.policy import Access, MethodPolicy, policy_for
 from server.rpc.status import (
@@ -46,6 +47,9 @@ from server.rpc.status import (
     tolerant_request_deserializer,
 )
 
+if TYPE_CHECKING:  # OpenTelemetry is imported only when tracing is on
+    from server.observability.tracing import MethodTracer, ServerSpan, Tracing
+
 # Probes call these every few seconds on every replica: their access lines are DEBUG, not INFO.
 QUIET_SERVICES: Final = frozenset({"grpc.health.v1.Health"})
 
@@ -53,13 +57,15 @@ QUIET_SERVICES: Final = frozenset({"grpc.health.v1.Health"})
 class _Call:
     """One call's bookkeeping, from its start to its access line."""
 
-    __slots__ = ("code", "request_id", "started", "user")
+    __slots__ = ("code", "request_id", "span", "started", "trace_id", "user")
 
     def __init__(self, request_id: str) -> None:
         self.request_id = request_id
         self.started = time.perf_counter()
         self.code: grpc.StatusCode | None = None  # None: read from the context at the end
         self.user = ""
+        self.trace_id = ""  # set only by the traced pipeline, when its span is recorded
+        self.span: ServerSpan | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +74,7 @@ class _Method:
     policy: MethodPolicy
     metrics: MethodMetrics
     quiet: bool
+    tracer: MethodTracer | None
 
     @property
     def public(self) -> bool:
@@ -83,35 +90,50 @@ class CallPipeline:
         authenticate: Authenticate,
         signup_enabled: bool,
         logger: structlog.typing.FilteringBoundLogger,
+        tracing: Tracing | None = None,
     ) -> None:
         self._metrics = metrics
         self._access_log = access_log
         self._authenticate = authenticate
         self._signup_enabled = signup_enabled
         self._log = logger
+        self._tracing = tracing
 
     def wrap(self, full_method: str, handler: Handler) -> Handler:
         info = CallInfo.of(full_method, handler)
+        tracing = self._tracing
         method = _Method(
             info,
             policy_for(full_method),
             self._metrics.for_method(info.grpc_type, info.service, info.method),
             info.service in QUIET_SERVICES,
+            None if tracing is None else tracing.for_method(info.service, info.method),
         )
         behavior = behavior_of(handler)
         public = method.public
-        begin, admit, fail, end = self._begin, self._admit, self._fail, self._end
+        # Decided here, once per method: without tracing no call touches OpenTelemetry.
+        begin, end = (
+            (self._begin, self._end) if tracing is None else (self._begin_traced, self._end_traced)
+        )
+        admit, fail = self._admit, self._fail
+        received, sent = method.metrics.msg_received, method.metrics.msg_sent
+        request_stream = handler.request_streaming
 
         if inspect.isasyncgenfunction(behavior):
 
             async def stream(request: Any, context: ServicerContext) -> AsyncIterator[Any]:
                 call, authorization = begin(method, context)
+                if request_stream:
+                    request = counted_requests(request, received)
+                else:
+                    received.inc()
                 try:
                     if request is UNPARSABLE:
                         await abort_with(context, malformed_request())
                     if not public:
                         await admit(method, call, authorization)
                     async for response in behavior(request, context):
+                        sent.inc()
                         yield response
                 except BaseException as error:  # noqa: BLE001 - fail() raises: abort or re-raise
                     await fail(method, call, context, error)
@@ -120,15 +142,25 @@ class CallPipeline:
 
             wrapped = replace_behavior(handler, stream)
         else:
+            # A stream written with context.write (the health Watch) counts its writes itself.
+            counted = handler.response_streaming
 
             async def unary(request: Any, context: ServicerContext) -> Any:
                 call, authorization = begin(method, context)
+                if request_stream:
+                    request = counted_requests(request, received)
+                else:
+                    received.inc()
                 try:
                     if request is UNPARSABLE:
                         await abort_with(context, malformed_request())
                     if not public:
                         await admit(method, call, authorization)
-                    return await behavior(request, context)
+                    if counted:
+                        return await behavior(request, counting_writes(context, sent))
+                    response = await behavior(request, context)
+                    sent.inc()
+                    return response
                 except BaseException as error:  # noqa: BLE001 - fail() raises: abort or re-raise
                     await fail(method, call, context, error)
                 finally:
@@ -156,6 +188,13 @@ class CallPipeline:
         self._access_log.started(method.info.full_method, call.request_id)
         return call, authorization
 
+    def _begin_traced(self, method: _Method, context: ServicerContext) -> tuple[_Call, str | None]:
+        call, authorization = self._begin(method, context)
+        assert method.tracer is not None
+        call.span = method.tracer.start(context.invocation_metadata())
+        call.trace_id = call.span.trace_id
+        return call, authorization
+
     async def _admit(self, method: _Method, call: _Call, authorization: str | None) -> None:
         principal: Principal | None = None
         if authorization is not None:
@@ -181,7 +220,7 @@ class CallPipeline:
             call.code = final_code(context, late)
             raise
 
-    def _end(self, method: _Method, call: _Call, context: ServicerContext) -> None:
+    def _end(self, method: _Method, call: _Call, context: ServicerContext) -> grpc.StatusCode:
         elapsed = time.perf_counter() - call.started
         code = call.code or final_code(context, None)
         method.metrics.handling_seconds.observe(elapsed)
@@ -195,7 +234,14 @@ class CallPipeline:
                 duration_ms=round(elapsed * 1000, 3),
                 user=call.user,
                 request_id=call.request_id,
+                trace_id=call.trace_id,
             )
+        return code
+
+    def _end_traced(self, method: _Method, call: _Call, context: ServicerContext) -> None:
+        code = self._end(method, call, context)
+        if call.span is not None:
+            call.span.end(code)
 
 
 class PipelineRegistry:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import uuid
 from collections.abc import Awaitable, Callable
@@ -24,7 +25,13 @@ from server.domain import (
     User,
     UserState,
 )
-from server.errors import InvalidArgument, PermissionDenied, Reason, Unauthenticated
+from server.errors import (
+    DomainError,
+    InvalidArgument,
+    PermissionDenied,
+    Reason,
+    Unauthenticated,
+)
 from server.security.password_policy import MAX_PASSWORD_LENGTH
 from server.security.passwords import PasswordHasher
 from server.security.token_cache import CachingTokenVerifier
@@ -91,8 +98,22 @@ class AuthService:
         self._reuse_grace = reuse_grace
         self._clock = clock
         self._log = structlog.get_logger("userservice.auth")
+        # Exported as metrics: logins by outcome ("success" or the refusal's reason), refresh
+        # tokens presented again after their rotation, refresh tokens issued.
+        self.login_outcomes: collections.Counter[str] = collections.Counter()
+        self.refresh_reuses = 0
+        self.refresh_tokens_issued = 0
 
     async def login(self, email: str, password: str, client: ClientInfo) -> TokenPair:
+        try:
+            pair = await self._login(email, password, client)
+        except DomainError as refused:
+            self.login_outcomes[str(refused.reason).lower()] += 1
+            raise
+        self.login_outcomes["success"] += 1
+        return pair
+
+    async def _login(self, email: str, password: str, client: ClientInfo) -> TokenPair:
         email = normalize_email(email)
         require_text(password, field="password", max_length=MAX_PASSWORD_LENGTH)
         # The slot is reserved before the password is verified, so N guesses released together
@@ -142,6 +163,7 @@ class AuthService:
             await uow.refresh_tokens.add(
                 refresh_token_hash(refresh_token), session_id=started.id, now=now
             )
+        self.refresh_tokens_issued += 1
         return self._pair(
             user_id, started.id, current.user.role, refresh_token, now, started.expires_at
         )
@@ -166,6 +188,7 @@ class AuthService:
                 if await uow.refresh_tokens.rotate_if_current(
                     token_hash, refresh_token_hash(new_token), now, successor_sealed=sealed
                 ):
+                    self.refresh_tokens_issued += 1  # counted before the commit; rarely undone
                     return self._pair(
                         user.id, family.id, user.role, new_token, now, family.expires_at
                     )
@@ -179,7 +202,8 @@ class AuthService:
             # RFC 9700 §4.14.2: a rotated token presented again means it leaked; end the whole
             # session, for the thief and the rightful holder alike.
             await uow.sessions.revoke(family.id, reason=RevokeReason.REFRESH_TOKEN_REUSED, now=now)
-        await self._revocations.announce([family.id])
+        self.refresh_reuses += 1
+        await self._revocations.announce([family.id], reason=RevokeReason.REFRESH_TOKEN_REUSED)
         self._log.warning("refresh token reused; session revoked", session_id=str(family.id))
         raise Unauthenticated(
             "this refresh token was already used; the session has been revoked",
@@ -243,7 +267,7 @@ class AuthService:
                 )
         async with self._units.transaction() as uow:
             await uow.sessions.revoke(session_id, reason=RevokeReason.LOGOUT, now=self._clock())
-        await self._revocations.announce([session_id])
+        await self._revocations.announce([session_id], reason=RevokeReason.LOGOUT)
 
     async def authenticate(self, token: str) -> Principal:
         """The caller behind an access token; Unauthenticated when it must not be honoured."""

@@ -56,7 +56,7 @@ class SessionService:
                 raise session_not_found()
             await self._require_may_act_on(uow.users, principal, found.user_id)
             await uow.sessions.revoke(session_id, reason=RevokeReason.REVOKED, now=self._clock())
-        await self._revocations.announce([session_id])
+        await self._revocations.announce([session_id], reason=RevokeReason.REVOKED)
 
     async def revoke_all_sessions(self, ref: str, *, principal: Principal) -> None:
         user_id = resolve_user_ref(ref, principal, field="user_id")
@@ -66,7 +66,7 @@ class SessionService:
             revoked = await uow.sessions.revoke_all(
                 user_id, reason=RevokeReason.REVOKED, now=self._clock()
             )
-        await self._revocations.announce(revoked)
+        await self._revocations.announce(revoked, reason=RevokeReason.REVOKED)
 
     @staticmethod
     async def _require_may_act_on(

@@ -241,7 +241,7 @@ class UserService:
                 revoked = await uow.sessions.revoke_all(
                     user_id, reason=RevokeReason.USER_CHANGED, now=now
                 )
-        await self._after_change(user_id, revoked, version=user.version)
+        await self._after_change(user_id, revoked, RevokeReason.USER_CHANGED, version=user.version)
         return user
 
     async def _verify_for_email_change(self, user_id: uuid.UUID, password: str) -> str:
@@ -268,7 +268,7 @@ class UserService:
                 user_id, reason=RevokeReason.USER_DELETED, now=self._clock()
             )
             await uow.users.delete(user_id)
-        await self._after_change(user_id, revoked)
+        await self._after_change(user_id, revoked, RevokeReason.USER_DELETED)
 
     async def change_password(
         self, current: str, new: str, *, principal: Principal, client: ClientInfo
@@ -304,12 +304,19 @@ class UserService:
             revoked = await uow.sessions.revoke_all(
                 user_id, reason=RevokeReason.PASSWORD_CHANGED, now=now, keep=principal.session_id
             )
-        await self._after_change(user_id, revoked, version=user.version + 1)
+        await self._after_change(
+            user_id, revoked, RevokeReason.PASSWORD_CHANGED, version=user.version + 1
+        )
 
     async def _after_change(
-        self, user_id: uuid.UUID, revoked: Sequence[uuid.UUID], *, version: int | None = None
+        self,
+        user_id: uuid.UUID,
+        revoked: Sequence[uuid.UUID],
+        reason: RevokeReason,
+        *,
+        version: int | None = None,
     ) -> None:
         """After the commit: every replica refuses the revoked sessions and forgets the old user;
         no cache takes a version older than `version` (none at all after a deletion)."""
-        await self._revocations.announce(revoked)
+        await self._revocations.announce(revoked, reason=reason)
         await self._cache.invalidate(user_id, version=version)
