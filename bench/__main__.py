@@ -31,10 +31,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from bench.ceiling import EMPTY_METHOD
 from bench.environment import backends, ceiling_server, free_port, scratch, userservice
 from bench.loadgen import Call, Result, h2load_path, run_load
+from bench.tracing import traced_userservice
 from userservice.v1 import auth_pb2, auth_pb2_grpc, user_pb2, user_pb2_grpc
 
 RESULTS = Path(__file__).resolve().parent / "results"
-SECTIONS = ("throughput", "login", "storm", "rss", "workers")
+SECTIONS = ("throughput", "login", "storm", "rss", "workers", "tracing")
 EMAIL, PASSWORD = "bench@example.com", "benchmark passphrase 42"
 
 
@@ -133,6 +134,44 @@ def print_table(rows: list[dict[str, Any]], notes: list[str]) -> None:
 Load = Callable[..., Result]  # (call, total, c=, m=) against the userservice under test
 
 
+def measure_tracing(
+    load: Callable[..., Result],
+    ceiling_port: int,
+    empty: Call,
+    get_user: Call,
+    ports: dict[str, int],
+    rows: list[dict[str, Any]],
+    *,
+    rounds: int = 3,
+    per_round: int = 30_000,
+) -> None:
+    """Warm GetUser with tracing off and on, each round's ratio against the ceiling just before."""
+    for port in ports.values():
+        load(port, get_user, 2_000)
+    ceilings: list[Result] = []
+    measured: dict[str, list[Result]] = {mode: [] for mode in ports}
+    ratios: dict[str, list[float]] = {mode: [] for mode in ports}
+    for _ in range(rounds):
+        ceilings.append(load(ceiling_port, empty, per_round))
+        for mode, port in ports.items():
+            result = load(port, get_user, per_round)
+            measured[mode].append(result)
+            ratios[mode].append(result.calls_per_second / ceilings[-1].calls_per_second)
+    ceiling = merged(ceilings)
+    rows.append(row("empty RPC (tracing block)", ceiling, ceiling.calls_per_second))
+    for mode in ports:
+        ratio = statistics.median(ratios[mode])
+        rows.append(
+            row(
+                f"GetUser warm, tracing {mode}",
+                merged(measured[mode]),
+                ceiling.calls_per_second,
+                ratio=ratio,
+            )
+            | {"ratio_rounds": [round(r, 3) for r in ratios[mode]]}
+        )
+
+
 def measure_login(
     load: Load,
     metrics_port: int,
@@ -218,6 +257,12 @@ def main() -> int:
         "--only",
         default=",".join(SECTIONS),
         help=f"comma-separated sections to run, of: {', '.join(SECTIONS)}",
+    )
+    parser.add_argument(
+        "--trace-ratio",
+        type=float,
+        default=1.0,
+        help="tracing block: the share of calls sampled (default every call)",
     )
     args = parser.parse_args()
     sections = set(args.only.split(","))
@@ -334,6 +379,26 @@ def main() -> int:
                 measure_storm(target, get_user, login, login_calls, probe_calls, rows)
             if "rss" in sections:
                 measure_rss(target, server.rss_kib, get_user, rss_step, notes)
+            if "tracing" in sections:
+                with traced_userservice(workdir, chosen.env, ratio=args.trace_ratio) as (
+                    traced,
+                    posts,
+                ):
+                    ports = {"off": server.port, "on": traced.port}
+                    measure_tracing(
+                        load,
+                        ceiling_process.port,
+                        empty,
+                        get_user,
+                        ports,
+                        rows,
+                        rounds=args.rounds,
+                        per_round=max(1, calls // args.rounds),
+                    )
+                notes.append(
+                    f"tracing on: OTLP/HTTP to a local sink ({posts[0]} exports received), "
+                    f"{args.trace_ratio:.0%} of calls sampled; same database, keys and user"
+                )
 
         if (
             "workers" in sections
