@@ -109,7 +109,11 @@ def build_adapters(
     if not settings.is_production and not any(settings.keys_dir.glob("*.pem")):
         generate_key(settings.keys_dir, settings.jwt_algorithm, now=now)
     keys = load_key_set(
-        settings.keys_dir, settings.jwt_algorithm, access_token_ttl=access_ttl, now=now
+        settings.keys_dir,
+        settings.jwt_algorithm,
+        access_token_ttl=access_ttl,
+        now=now,
+        activation=dt.timedelta(seconds=settings.jwt_key_activation_seconds),
     )
     codec = AccessTokenCodec(keys, issuer=settings.jwt_issuer, audience=settings.jwt_audience)
     db = Database(engine, timeout_seconds=settings.database_timeout_seconds, spans=spans)

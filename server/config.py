@@ -97,23 +97,24 @@ class Settings(BaseSettings):
         description="URL at which callers reach the HTTP port (e.g. https://keys.example.com), "
         "for the discovery document's jwks_uri; unset: http://<the request's Host header>.",
     )
-    jwks_max_age_seconds: int = Field(
-        300,
-        ge=0,
-        description="Cache-Control max-age of the JWKS and discovery documents (how long a "
-        "consumer may keep using the key set it fetched).",
-    )
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
     log_format: LogFormat = Field(LogFormat.AUTO, description="auto, console or json.")
     signup_enabled: bool = Field(True, description="Anyone may CreateUser; else admins only.")
     keys_dir: Path = Field(
-        Path("var/keys"), description="Directory of PEM signing keys (<kid>.pem); newest signs."
+        Path("var/keys"),
+        description="Directory of PEM signing keys (<kid>.pem); the newest active one signs.",
     )
     jwt_algorithm: SigningAlgorithm = Field(
         SigningAlgorithm.EDDSA, description="Signing algorithm family: EdDSA, RS256 or ES256."
     )
     jwt_issuer: str = Field("userservice", min_length=1, description="`iss` of access tokens.")
     jwt_audience: str = Field("userservice", min_length=1, description="`aud` of access tokens.")
+    jwt_key_activation_seconds: int = Field(
+        600,
+        ge=0,
+        description="How long a new signing key is published before it signs (from its creation "
+        "time); the JWKS's Cache-Control max-age is half of it. 0: a new key signs at once.",
+    )
     access_token_ttl_seconds: int = Field(900, ge=30, description="Access-token lifetime.")
     refresh_token_ttl_seconds: int = Field(
         30 * 24 * 3600, ge=60, description="Refresh-token (session) lifetime."

@@ -47,6 +47,8 @@ def key_publication(settings: Settings, services: Services) -> KeyPublication:
         jwks=services.auth.jwks,
         issuer=settings.jwt_issuer,
         algorithm=settings.jwt_algorithm.value,
-        max_age_seconds=settings.jwks_max_age_seconds,
+        # Half the activation delay: the other half is for rolling the new key out to every
+        # replica. A consumer that honours it holds a new key before the key's first token.
+        max_age_seconds=settings.jwt_key_activation_seconds // 2,
         public_url=settings.public_url,
     )

@@ -103,7 +103,7 @@ class AccessTokenCodec:
             claims["role"] = role
         else:
             claims["scope"] = " ".join(scopes)
-        signer = self._keys.signer
+        signer = self._keys.signer_at(now)
         token = jwt.encode(
             claims,
             signer.private_key,

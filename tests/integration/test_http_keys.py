@@ -19,8 +19,9 @@ from server.config import Settings, SigningAlgorithm
 from server.security.keys import generate_key
 from tests.support import servers
 from tests.support.backends import Backend
-from tests.support.flows import signed_in_user
+from tests.support.flows import login, signed_in_user
 from tests.support.ports import free_port
+from tests.support.waiting import eventually
 
 JWKS = "/.well-known/jwks.json"
 DISCOVERY = "/.well-known/openid-configuration"
@@ -62,38 +63,56 @@ def kids(answer: Answer) -> set[str]:
 @pytest.fixture
 def http_settings(backend: Backend, tmp_path: Path) -> Settings:
     return servers.settings_for_test(
-        backend, tmp_path, metrics_host="127.0.0.1", metrics_port=free_port()
+        backend,
+        tmp_path,
+        metrics_host="127.0.0.1",
+        metrics_port=free_port(),
+        jwt_key_activation_seconds=600,
     )
 
 
 async def test_pyjwkclient_verifies_access_tokens_before_and_after_a_key_rotation(
-    http_settings: Settings,
+    backend: Backend, tmp_path: Path
 ) -> None:
-    settings = http_settings
+    # A short activation delay stands in for the default ten minutes.
+    settings = servers.settings_for_test(
+        backend,
+        tmp_path,
+        metrics_host="127.0.0.1",
+        metrics_port=free_port(),
+        jwt_key_activation_seconds=2,
+    )
     base = f"http://127.0.0.1:{settings.metrics_port}"
     old_key = generate_key(
-        settings.keys_dir, SigningAlgorithm.EDDSA, now=utc_now() - dt.timedelta(minutes=1)
+        settings.keys_dir, SigningAlgorithm.EDDSA, now=utc_now() - dt.timedelta(hours=1)
     )
-    # No refetch cooldown: a key signs as soon as a restarted process loads it (it is not
-    # published ahead of its first token), so a client that fetched the set moments ago must
-    # be allowed to fetch it again on the unknown kid. PyJWKClient's default waits 30 s.
-    client = jwt.PyJWKClient(base + JWKS, cooldown_duration=0)
+    # PyJWKClient as consumers run it: it caches the set, and refetches on an unknown kid at
+    # most once per 30 s, so it must hold a new key before that key's first token.
+    client = jwt.PyJWKClient(base + JWKS)
     async with servers.serving(settings) as (_, channel):
         before = await signed_in_user(channel)
         claims = await asyncio.to_thread(verified, client, before.tokens.access_token, settings)
         assert claims["sub"] == before.id
-        assert kids(await asyncio.to_thread(fetch, base + JWKS)) == {old_key.stem}
 
-    # The operator's rotation: a new key, then a restart; the old key stays published while
-    # tokens it signed may live.
+    # The operator's rotation: a new key, rolled out (a restart); it is published at once.
     new_key = generate_key(settings.keys_dir, SigningAlgorithm.EDDSA, now=utc_now())
     async with servers.serving(settings) as (_, channel):
-        after = await signed_in_user(channel)
-        assert jwt.get_unverified_header(after.tokens.access_token)["kid"] == new_key.stem
         assert kids(await asyncio.to_thread(fetch, base + JWKS)) == {old_key.stem, new_key.stem}
-        # The same client: its cached set lacks the new kid, so it fetches the set again.
-        claims = await asyncio.to_thread(verified, client, after.tokens.access_token, settings)
-        assert claims["sub"] == after.id
+        # The consumer's cached set expires (max-age) and it fetches the set again.
+        await asyncio.to_thread(client.get_signing_keys, True)
+        caller = await signed_in_user(channel)
+
+        async def signing_with_the_new_key() -> bool:
+            pair = await login(channel, caller.account.email, caller.account.password)
+            nonlocal after
+            after = pair.access_token
+            return bool(jwt.get_unverified_header(after)["kid"] == new_key.stem)
+
+        after = ""
+        await eventually(signing_with_the_new_key, within=10.0, what="the new key signing")
+        claims = await asyncio.to_thread(verified, client, after, settings)
+        assert claims["sub"] == caller.id
+        # The old key's tokens still verify while they may live.
         claims = await asyncio.to_thread(verified, client, before.tokens.access_token, settings)
         assert claims["sub"] == before.id
 
@@ -110,7 +129,8 @@ async def test_the_documents_carry_their_media_type_and_the_cache_lifetime(
 
     assert jwks.status == 200
     assert jwks.headers["Content-Type"] == "application/jwk-set+json"
-    assert jwks.headers["Cache-Control"] == f"public, max-age={settings.jwks_max_age_seconds}"
+    max_age = settings.jwt_key_activation_seconds // 2
+    assert jwks.headers["Cache-Control"] == f"public, max-age={max_age}"
     assert {key["alg"] for key in json.loads(jwks.body)["keys"]} == {"EdDSA"}
     assert head.status == 200
     assert head.body == b""
