@@ -147,7 +147,7 @@ def measure_tracing(
 ) -> None:
     """Warm GetUser with tracing off and on, each round's ratio against the ceiling just before."""
     for port in ports.values():
-        load(port, get_user, 2_000)
+        load(port, get_user, max(200, per_round // 5))  # warm: connections, caches
     ceilings: list[Result] = []
     measured: dict[str, list[Result]] = {mode: [] for mode in ports}
     ratios: dict[str, list[float]] = {mode: [] for mode in ports}
