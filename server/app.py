@@ -39,7 +39,11 @@ from server.http_listener import HttpListener, listener_app, start_http_listener
 from server.observability.domain_metrics import register_domain_metrics
 from server.observability.health import HealthReporter
 from server.observability.metrics import GrpcMetrics, register_dependency_metrics
-from server.observability.spans import SpanOpener, tracing_requested
+from server.observability.spans import (
+    SpanOpener,
+    TracingConfigurationError,
+    tracing_requested,
+)
 from server.repositories import migrations
 from server.repositories.database import Database, create_engine
 from server.repositories.unit_of_work import SqlUnitOfWorkFactory
@@ -199,8 +203,13 @@ def configured_tracing() -> Tracing | None:
     then, and must be installed (`pip install 'userservice[tracing]'`)."""
     if not tracing_requested(os.environ):
         return None
-    from server.observability.tracing import tracing_from_environment
-
+    try:
+        from server.observability.tracing import tracing_from_environment
+    except ImportError as exc:
+        raise TracingConfigurationError(
+            "OTEL_TRACES_EXPORTER / OTEL_EXPORTER_OTLP_ENDPOINT ask for tracing, but OpenTelemetry "
+            "is not installed: pip install 'userservice[tracing]' (or set OTEL_SDK_DISABLED=true)"
+        ) from exc
     return tracing_from_environment(os.environ)
 
 

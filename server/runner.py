@@ -15,6 +15,7 @@ from server.app import running_application
 from server.config import Settings
 from server.errors import Unavailable
 from server.observability.logging import configure_logging
+from server.observability.spans import TracingConfigurationError
 from server.transport import PortUnavailable
 
 
@@ -36,7 +37,7 @@ async def serve(settings: Settings, *, reuse_port: bool = False) -> int:
     try:
         async with running_application(settings, reuse_port=reuse_port):
             await stop.wait()
-    except PortUnavailable as exc:
+    except (PortUnavailable, TracingConfigurationError) as exc:
         log.error("cannot start", error=str(exc))
         return 2
     except Unavailable as exc:  # e.g. migrating on start while PostgreSQL is starting up

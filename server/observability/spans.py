@@ -14,6 +14,10 @@ SpanOpener: TypeAlias = Callable[[str, Mapping[str, str]], AbstractContextManage
 _OTLP_ENDPOINTS = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
 
 
+class TracingConfigurationError(Exception):
+    """The OTEL_* environment asks for tracing this installation cannot do; names the variable."""
+
+
 def tracing_requested(environ: Mapping[str, str]) -> bool:
     """Tracing is off unless asked for: `OTEL_TRACES_EXPORTER` names an exporter (not `none`),
     or an OTLP endpoint is set. `OTEL_SDK_DISABLED=true` turns it off whatever else is set."""

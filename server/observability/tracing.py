@@ -28,7 +28,7 @@ from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from server.observability.spans import SpanOpener
+from server.observability.spans import SpanOpener, TracingConfigurationError
 
 _INSTRUMENTATION = "userservice"
 _PROPAGATED: Final = frozenset({"traceparent", "tracestate"})
@@ -45,10 +45,6 @@ SERVER_ERRORS: Final = frozenset(
     }
 )
 _NO_SPAN: Final = contextlib.nullcontext()
-
-
-class TracingConfigurationError(Exception):
-    """The OTEL_* environment asks for something this installation cannot do."""
 
 
 class ServerSpan:

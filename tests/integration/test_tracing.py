@@ -25,6 +25,7 @@ from structlog.testing import capture_logs
 
 from server.app import Application, running_application
 from server.observability.tracing import Tracing, tracing_with
+from server.runner import serve
 from tests.support import servers
 from tests.support.backends import Backend
 from tests.support.flows import auth, create_user, login, unique_email, users
@@ -209,3 +210,18 @@ def test_tracing_is_off_unless_the_environment_asks() -> None:
     assert tracing_requested({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://collector:4318"})
     assert not tracing_requested({"OTEL_TRACES_EXPORTER": "otlp", "OTEL_SDK_DISABLED": "TRUE"})
     assert "OTEL_TRACES_EXPORTER" not in os.environ  # the suite itself runs untraced
+
+
+async def test_an_exporter_this_installation_lacks_stops_the_start_naming_the_variable(
+    backend: Backend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OTEL_TRACES_EXPORTER", "otlp")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+    settings = servers.settings_for_test(backend, tmp_path)
+
+    with capture_logs() as logs:
+        assert await serve(settings) == 2
+
+    [line] = [e for e in logs if e["log_level"] == "error"]
+    assert line["event"] == "cannot start"
+    assert "OTEL_EXPORTER_OTLP_PROTOCOL" in line["error"]
