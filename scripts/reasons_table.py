@@ -35,6 +35,10 @@ NOTES: dict[tuple[grpc.StatusCode, Reason], str] = {
     ),
     (grpc.StatusCode.ALREADY_EXISTS, Reason.ALREADY_EXISTS): "generic",
     (grpc.StatusCode.RESOURCE_EXHAUSTED, Reason.RATE_LIMITED): "with RetryInfo",
+    (grpc.StatusCode.RESOURCE_EXHAUSTED, Reason.TOO_MANY_STREAMS): (
+        "a streaming call such as Health/Watch past `USERSERVICE_MAX_STREAMING_CALLS` or"
+        " `USERSERVICE_MAX_STREAMING_CALLS_PER_PEER`; with RetryInfo"
+    ),
     (grpc.StatusCode.UNAVAILABLE, Reason.DATABASE_UNAVAILABLE): (
         "retry later; nothing was half-written"
     ),
@@ -44,7 +48,7 @@ NOTES: dict[tuple[grpc.StatusCode, Reason], str] = {
 CODE_NOTES: dict[grpc.StatusCode, str] = {
     grpc.StatusCode.RESOURCE_EXHAUSTED: (
         "also grpc's own, without ErrorInfo, past `USERSERVICE_MAX_CONCURRENT_RPCS` or the"
-        " message size limit"
+        " message or metadata size limits"
     ),
 }
 

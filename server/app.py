@@ -44,6 +44,7 @@ from server.observability.spans import (
     TracingConfigurationError,
     tracing_requested,
 )
+from server.observability.stream_metrics import register_stream_metrics
 from server.repositories import migrations
 from server.repositories.database import Database, create_engine
 from server.repositories.unit_of_work import SqlUnitOfWorkFactory
@@ -51,7 +52,7 @@ from server.security.keys import CLOCK_LEEWAY, generate_key, load_key_set
 from server.security.passwords import PasswordHasher, lower_thread_priority, usable_cpus
 from server.security.tokens import AccessTokenCodec
 from server.services.maintenance import purge_periodically
-from server.serving import APPLICATION_SERVICES, USER_SERVICE, build_server
+from server.serving import APPLICATION_SERVICES, USER_SERVICE, build_server, stream_budget
 from server.tasks import cancel_and_wait
 from server.tls import server_credentials
 from server.transport import bind
@@ -266,8 +267,17 @@ async def running_application(
         )
         await health.hold()
 
+        streams = stream_budget(settings)
+        register_stream_metrics(metrics.registry, streams)
         server = build_server(
-            settings, services, health, metrics, log, reuse_port=reuse_port, tracing=tracing
+            settings,
+            services,
+            health,
+            metrics,
+            log,
+            streams=streams,
+            reuse_port=reuse_port,
+            tracing=tracing,
         )
         credentials = server_credentials(
             settings.tls_cert_file, settings.tls_key_file, settings.tls_client_ca_file
@@ -288,6 +298,7 @@ async def running_application(
                 log.info("draining", seconds=settings.drain_seconds)
                 await asyncio.sleep(settings.drain_seconds)
             grace = settings.shutdown_grace_seconds if shutdown_grace is None else shutdown_grace
+            streams.end_all()  # streams (Watch) end cleanly now rather than hold the grace
             await server.stop(grace)
 
         stack.push_async_callback(drain)

@@ -16,6 +16,7 @@ from server.observability.metrics import GrpcMetrics
 from server.rpc.access_log import AccessLog
 from server.rpc.caller_address import ClientResolver
 from server.rpc.pipeline import CallPipeline, PipelineRegistry
+from server.rpc.streams import StreamBudget
 from server.servicers.auth import AuthServicer
 from server.servicers.service_accounts import ServiceAccountServicer
 from server.servicers.users import UserServicer
@@ -50,10 +51,19 @@ def register_servicers(
     )
     health_pb2_grpc.add_HealthServicer_to_server(health.servicer, registry)
     reflection_pb2_grpc.add_ServerReflectionServicer_to_server(
-        reflection.aio.ReflectionServicer(  # type: ignore[attr-defined]
+        reflection.aio.ReflectionServicer(
             (*APPLICATION_SERVICES, HEALTH_SERVICE, reflection.SERVICE_NAME)
         ),
         registry,
+    )
+
+
+def stream_budget(settings: Settings) -> StreamBudget:
+    return StreamBudget(
+        total=settings.max_streaming_calls,
+        per_peer=settings.max_streaming_calls_per_peer,
+        lifetime_seconds=settings.streaming_call_lifetime_seconds,
+        clients=ClientResolver(settings.trusted_proxies),
     )
 
 
@@ -64,6 +74,7 @@ def build_server(
     metrics: GrpcMetrics,
     log: structlog.typing.FilteringBoundLogger,
     *,
+    streams: StreamBudget,
     reuse_port: bool,
     tracing: Tracing | None = None,
 ) -> grpc.aio.Server:
@@ -72,6 +83,7 @@ def build_server(
         access_log=AccessLog(log, level=settings.log_level, json_lines=settings.json_logs),
         authenticate=services.auth.authenticate,
         signup_enabled=settings.signup_enabled,
+        streams=streams,
         logger=log,
         tracing=tracing,
     )

@@ -19,7 +19,8 @@ class AsyncUserServiceClient(UserServiceMethods, AuthServiceMethods):
     call reuses, and closes it on exit (or call `await client.close()`).
 
     Args:
-        target: where userservice listens ("host:port", "dns:///name:port", ...).
+        target: where userservice listens ("host:port", "dns:///name:port", ...); calls are
+            balanced round_robin over every address it resolves to.
         credentials: how calls authenticate (`StaticToken`, `LoginSession`); `login()`
             replaces them with a `LoginSession` that refreshes itself.
         tls: TLS (and mutual TLS) settings; None means an insecure channel.

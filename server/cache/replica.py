@@ -207,7 +207,7 @@ class LocalReplica:
                     self._apply(message.get("data"))
         finally:
             with contextlib.suppress(*REDIS_ERRORS):
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
+                await pubsub.aclose()
 
     @staticmethod
     async def _subscription_confirmed(pubsub: PubSub) -> None:

@@ -1,7 +1,8 @@
 """The call pipeline: what runs around every handler, as one coroutine per call.
 
 In order: the request id (taken or generated, echoed in the trailers) and the call's deadline →
-`grpc_server_started_total` → authentication against the method's policy → the handler → its
+`grpc_server_started_total` → authentication against the method's policy → (a streaming call:
+its stream budget and lifetime, server/rpc/streams.py) → the handler → its
 error mapped to a rich status (a bug: logged once, answered INTERNAL) → handled/duration metrics
 and the access line.
 
@@ -14,9 +15,8 @@ per-call state lives in locals and contextvars, never in the closure.
 
 from __future__ import annotations
 
-import inspect
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, NoReturn
 
@@ -46,6 +46,7 @@ from server.rpc.status import (
     malformed_request,
     tolerant_request_deserializer,
 )
+from server.rpc.streams import StreamBudget
 
 if TYPE_CHECKING:  # OpenTelemetry is imported only when tracing is on
     from server.observability.tracing import MethodTracer, ServerSpan, Tracing
@@ -89,10 +90,12 @@ class CallPipeline:
         access_log: AccessLog,
         authenticate: Authenticate,
         signup_enabled: bool,
+        streams: StreamBudget,
         logger: structlog.typing.FilteringBoundLogger,
         tracing: Tracing | None = None,
     ) -> None:
         self._metrics = metrics
+        self._streams = streams
         self._access_log = access_log
         self._authenticate = authenticate
         self._signup_enabled = signup_enabled
@@ -110,6 +113,10 @@ class CallPipeline:
             None if tracing is None else tracing.for_method(info.service, info.method),
         )
         behavior = behavior_of(handler)
+        if handler.response_streaming:
+            # Long-lived: admitted against the stream budget and ended at its lifetime
+            # (server/rpc/streams.py). Keyed off the handler, so a new streaming RPC is covered.
+            behavior = self._streams.guard(behavior)
         public = method.public
         # Decided here, once per method: without tracing no call touches OpenTelemetry.
         begin, end = (
@@ -119,54 +126,32 @@ class CallPipeline:
         received, sent = method.metrics.msg_received, method.metrics.msg_sent
         request_stream = handler.request_streaming
 
-        if inspect.isasyncgenfunction(behavior):
+        # One shape for every kind: a streaming behaviour is a coroutine by now (it writes, and
+        # its writes are counted); a streaming request is counted as it is read.
+        streaming = handler.response_streaming
 
-            async def stream(request: Any, context: ServicerContext) -> AsyncIterator[Any]:
-                call, authorization = begin(method, context)
-                if request_stream:
-                    request = counted_requests(request, received)
-                else:
-                    received.inc()
-                try:
-                    if request is UNPARSABLE:
-                        await abort_with(context, malformed_request())
-                    if not public:
-                        await admit(method, call, authorization)
-                    async for response in behavior(request, context):
-                        sent.inc()
-                        yield response
-                except BaseException as error:  # noqa: BLE001 - fail() raises: abort or re-raise
-                    await fail(method, call, context, error)
-                finally:
-                    end(method, call, context)
+        async def run(request: Any, context: ServicerContext) -> Any:
+            call, authorization = begin(method, context)
+            if request_stream:
+                request = counted_requests(request, received)
+            else:
+                received.inc()
+            try:
+                if request is UNPARSABLE:
+                    await abort_with(context, malformed_request())
+                if not public:
+                    await admit(method, call, authorization)
+                if streaming:
+                    return await behavior(request, counting_writes(context, sent))
+                response = await behavior(request, context)
+                sent.inc()
+                return response
+            except BaseException as error:  # noqa: BLE001 - fail() raises: abort or re-raise
+                await fail(method, call, context, error)
+            finally:
+                end(method, call, context)
 
-            wrapped = replace_behavior(handler, stream)
-        else:
-            # A stream written with context.write (the health Watch) counts its writes itself.
-            counted = handler.response_streaming
-
-            async def unary(request: Any, context: ServicerContext) -> Any:
-                call, authorization = begin(method, context)
-                if request_stream:
-                    request = counted_requests(request, received)
-                else:
-                    received.inc()
-                try:
-                    if request is UNPARSABLE:
-                        await abort_with(context, malformed_request())
-                    if not public:
-                        await admit(method, call, authorization)
-                    if counted:
-                        return await behavior(request, counting_writes(context, sent))
-                    response = await behavior(request, context)
-                    sent.inc()
-                    return response
-                except BaseException as error:  # noqa: BLE001 - fail() raises: abort or re-raise
-                    await fail(method, call, context, error)
-                finally:
-                    end(method, call, context)
-
-            wrapped = replace_behavior(handler, unary)
+        wrapped = replace_behavior(handler, run)
         return tolerant_request_deserializer(wrapped)
 
     def _begin(self, method: _Method, context: ServicerContext) -> tuple[_Call, str | None]:
@@ -266,4 +251,4 @@ class PipelineRegistry:
         self._server.add_generic_rpc_handlers(
             (grpc.method_handlers_generic_handler(service, wrapped),)
         )
-        self._server.add_registered_method_handlers(service, wrapped)  # type: ignore[attr-defined]
+        self._server.add_registered_method_handlers(service, wrapped)

@@ -8,6 +8,7 @@ one and an absent one leaves it alone.
 from __future__ import annotations
 
 import argparse
+from importlib import metadata
 from pathlib import Path
 
 from userservice_client.cli import account_commands, user_commands
@@ -147,6 +148,14 @@ def _add_sessions(commands: argparse._SubParsersAction[argparse.ArgumentParser])
     revoke_all.add_argument("user", nargs="?", default="me", metavar="USER|me")
 
 
+def _version() -> str:
+    """The installed distribution's version (clients/pyproject.toml)."""
+    try:
+        return metadata.version("userservice-client")
+    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The parser; a parsed command line has `command`, a `Command`."""
     parser = argparse.ArgumentParser(
@@ -155,6 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     add_global_options(parser, top_level=True)
     commands = parser.add_subparsers(dest="command_name", required=True, metavar="COMMAND")
     login = _command(
