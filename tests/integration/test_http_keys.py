@@ -6,9 +6,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-import urllib.error
-import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
 
 import jwt
@@ -20,27 +17,12 @@ from server.security.keys import generate_key
 from tests.support import servers
 from tests.support.backends import Backend
 from tests.support.flows import login, signed_in_user
+from tests.support.http_fetch import Answer, fetch
 from tests.support.ports import free_port
 from tests.support.waiting import eventually
 
 JWKS = "/.well-known/jwks.json"
 DISCOVERY = "/.well-known/openid-configuration"
-
-
-@dataclass(frozen=True, slots=True)
-class Answer:
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-
-def fetch(url: str, method: str = "GET") -> Answer:
-    request = urllib.request.Request(url, method=method)
-    try:
-        with urllib.request.urlopen(request, timeout=5) as response:
-            return Answer(response.status, dict(response.headers), response.read())
-    except urllib.error.HTTPError as error:
-        return Answer(error.code, dict(error.headers), error.read())
 
 
 def verified(client: jwt.PyJWKClient, token: str, settings: Settings) -> dict[str, object]:

@@ -3,19 +3,12 @@ database and Redis work as its children; off unless the OTEL_* environment asks 
 
 from __future__ import annotations
 
-import logging
-import os
-import threading
-from collections.abc import AsyncIterator, Iterator, MutableMapping, Sequence
-from contextlib import asynccontextmanager, contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import grpc
 import grpc.aio
 import pytest
-import structlog
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -23,12 +16,12 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 from structlog.testing import capture_logs
 
-from server.app import Application, running_application
-from server.observability.tracing import Tracing, tracing_with
+from server.observability.tracing import tracing_with
 from server.runner import serve
 from tests.support import servers
 from tests.support.backends import Backend
 from tests.support.flows import auth, create_user, login, unique_email, users
+from tests.support.tracing import info_logs_captured, otlp_collector, serving_traced
 from tests.support.waiting import eventually
 from userservice.v1 import auth_pb2, user_pb2
 
@@ -36,30 +29,6 @@ TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT_SPAN_ID = "00f067aa0ba902b7"
 TRACEPARENT = f"00-{TRACE_ID}-{PARENT_SPAN_ID}-01"
 LOGIN = "userservice.v1.AuthService/Login"
-
-
-@asynccontextmanager
-async def serving_traced(
-    backend: Backend, tmp_path: Path, tracing: Tracing | None
-) -> AsyncIterator[tuple[Application, grpc.aio.Channel]]:
-    settings = servers.settings_for_test(backend, tmp_path)
-    async with (
-        running_application(settings, shutdown_grace=1.0, tracing=tracing) as app,
-        grpc.aio.insecure_channel(f"127.0.0.1:{app.port}") as channel,
-    ):
-        yield app, channel
-
-
-@contextmanager
-def info_logs_captured() -> Iterator[list[MutableMapping[str, Any]]]:
-    """The log events at INFO and above (the suite's own configuration keeps WARNING)."""
-    before = structlog.get_config()
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.INFO))
-    try:
-        with capture_logs() as logs:
-            yield logs
-    finally:
-        structlog.configure(**before)
 
 
 def server_spans(exporter: InMemorySpanExporter, name: str) -> list[ReadableSpan]:
@@ -141,37 +110,6 @@ async def test_a_call_without_a_traceparent_starts_a_trace_and_refusals_are_not_
     assert server.status.status_code is StatusCode.UNSET
 
 
-class _Collector(BaseHTTPRequestHandler):
-    received: list[tuple[str, bytes]]
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        self.received.append((self.path, body))
-        self.send_response(200)
-        self.send_header("Content-Type", "application/x-protobuf")
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
-@contextmanager
-def otlp_collector() -> Iterator[tuple[str, list[tuple[str, bytes]]]]:
-    """A stand-in OTLP/HTTP collector: records what is POSTed to it."""
-    received: list[tuple[str, bytes]] = []
-    handler = type("Handler", (_Collector,), {"received": received})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}", received
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
-
-
 @pytest.mark.parametrize("disabled", [False, True], ids=["exporting", "sdk-disabled"])
 async def test_the_otel_environment_turns_tracing_on_and_off(
     backend: Backend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, disabled: bool
@@ -198,18 +136,6 @@ async def test_the_otel_environment_turns_tracing_on_and_off(
             assert attributes["service.name"] == "userservice-under-test"
             names |= {s.name for scope in resource_spans.scope_spans for s in scope.spans}
     assert {"userservice.v1.UserService/CreateUser", LOGIN, "database transaction"} <= names
-
-
-def test_tracing_is_off_unless_the_environment_asks() -> None:
-    from server.observability.spans import tracing_requested
-
-    assert not tracing_requested({})
-    assert not tracing_requested({"OTEL_SERVICE_NAME": "userservice"})
-    assert not tracing_requested({"OTEL_TRACES_EXPORTER": "none"})
-    assert tracing_requested({"OTEL_TRACES_EXPORTER": "otlp"})
-    assert tracing_requested({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://collector:4318"})
-    assert not tracing_requested({"OTEL_TRACES_EXPORTER": "otlp", "OTEL_SDK_DISABLED": "TRUE"})
-    assert "OTEL_TRACES_EXPORTER" not in os.environ  # the suite itself runs untraced
 
 
 async def test_an_exporter_this_installation_lacks_stops_the_start_naming_the_variable(

@@ -1,7 +1,10 @@
-"""The server span's status follows OpenTelemetry's gRPC conventions: the server's failures are
-errors, the caller's mistakes are not; sampled-out calls carry no trace id."""
+"""Tracing is off unless the environment asks; the server span's status follows OpenTelemetry's
+gRPC conventions (the server's failures are errors, the caller's mistakes are not); sampled-out
+calls carry no trace id."""
 
 from __future__ import annotations
+
+import os
 
 import grpc
 import pytest
@@ -11,6 +14,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 from opentelemetry.trace import StatusCode
 
+from server.observability.spans import tracing_requested
 from server.observability.tracing import SERVER_ERRORS, Tracing, tracing_with
 
 SERVICE, METHOD = "userservice.v1.UserService", "GetUser"
@@ -39,3 +43,13 @@ def test_a_sampled_out_call_has_no_trace_id_in_its_access_line() -> None:
     span = unsampled.for_method(SERVICE, METHOD).start(())
     assert span.trace_id == ""
     span.end(grpc.StatusCode.OK)
+
+
+def test_tracing_is_off_unless_the_environment_asks() -> None:
+    assert not tracing_requested({})
+    assert not tracing_requested({"OTEL_SERVICE_NAME": "userservice"})
+    assert not tracing_requested({"OTEL_TRACES_EXPORTER": "none"})
+    assert tracing_requested({"OTEL_TRACES_EXPORTER": "otlp"})
+    assert tracing_requested({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://collector:4318"})
+    assert not tracing_requested({"OTEL_TRACES_EXPORTER": "otlp", "OTEL_SDK_DISABLED": "TRUE"})
+    assert "OTEL_TRACES_EXPORTER" not in os.environ  # the suite itself runs untraced
