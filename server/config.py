@@ -219,6 +219,17 @@ class Settings(BaseSettings):
     purge_batch_size: int = Field(
         5000, ge=1, le=1_000_000, description="Most rows one purge statement deletes."
     )
+    event_poll_seconds: Seconds = Field(
+        1.0,
+        description="How often an event watcher re-reads the database when no Redis message "
+        "woke it (the fallback that delivers events while Redis is down).",
+    )
+    event_retention_days: int = Field(
+        90,
+        ge=1,
+        le=36_500,
+        description="How long the event log keeps an event; the purge deletes older ones.",
+    )
     # Transport limits (server/transport.py), chosen for a service behind a mesh or a balancer.
     max_receive_message_bytes: int = Field(
         1024 * 1024, ge=1024, description="Largest request message accepted (RESOURCE_EXHAUSTED)."

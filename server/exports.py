@@ -39,6 +39,7 @@ def domain_counts(services: Services) -> DomainCounts:
         sessions_revoked=lambda: services.revocations.revoked,
         tokens_issued=tokens_issued,
         password_hashes=lambda: services.hasher.computed,
+        events_written=lambda: services.units.events_written,
     )
 
 

@@ -18,11 +18,20 @@ from server.rpc.caller_address import ClientResolver
 from server.rpc.pipeline import CallPipeline, PipelineRegistry
 from server.rpc.streams import StreamBudget
 from server.servicers.auth import AuthServicer
+from server.servicers.events import EventServicer
 from server.servicers.service_accounts import ServiceAccountServicer
 from server.servicers.users import UserServicer
 from server.transport import create_server
 from server.wiring import Services
-from userservice.v1 import auth_pb2, auth_pb2_grpc, service_account_pb2, user_pb2, user_pb2_grpc
+from userservice.v1 import (
+    auth_pb2,
+    auth_pb2_grpc,
+    events_pb2,
+    events_pb2_grpc,
+    service_account_pb2,
+    user_pb2,
+    user_pb2_grpc,
+)
 from userservice.v1 import service_account_pb2_grpc as sa_pb2_grpc
 
 if TYPE_CHECKING:  # OpenTelemetry is imported only when tracing is on
@@ -33,14 +42,15 @@ AUTH_SERVICE = auth_pb2.DESCRIPTOR.services_by_name["AuthService"].full_name
 SERVICE_ACCOUNT_SERVICE = service_account_pb2.DESCRIPTOR.services_by_name[
     "ServiceAccountService"
 ].full_name
-APPLICATION_SERVICES = (USER_SERVICE, AUTH_SERVICE, SERVICE_ACCOUNT_SERVICE)
+EVENT_SERVICE = events_pb2.DESCRIPTOR.services_by_name["EventService"].full_name
+APPLICATION_SERVICES = (USER_SERVICE, AUTH_SERVICE, SERVICE_ACCOUNT_SERVICE, EVENT_SERVICE)
 HEALTH_SERVICE = "grpc.health.v1.Health"
 
 
 def register_servicers(
     registry: Any, services: Services, health: HealthReporter, clients: ClientResolver
 ) -> None:
-    """The three application services, health and reflection."""
+    """The four application services, health and reflection."""
     user_pb2_grpc.add_UserServiceServicer_to_server(UserServicer(services.users, clients), registry)
     auth_pb2_grpc.add_AuthServiceServicer_to_server(
         AuthServicer(services.auth, services.sessions, services.service_accounts, clients),
@@ -49,6 +59,7 @@ def register_servicers(
     sa_pb2_grpc.add_ServiceAccountServiceServicer_to_server(
         ServiceAccountServicer(services.service_accounts), registry
     )
+    events_pb2_grpc.add_EventServiceServicer_to_server(EventServicer(services.events), registry)
     health_pb2_grpc.add_HealthServicer_to_server(health.servicer, registry)
     reflection_pb2_grpc.add_ServerReflectionServicer_to_server(
         reflection.aio.ReflectionServicer(
@@ -78,6 +89,7 @@ def build_server(
     reuse_port: bool,
     tracing: Tracing | None = None,
 ) -> grpc.aio.Server:
+    clients = ClientResolver(settings.trusted_proxies)
     pipeline = CallPipeline(
         metrics=metrics,
         access_log=AccessLog(log, level=settings.log_level, json_lines=settings.json_logs),
@@ -85,11 +97,12 @@ def build_server(
         signup_enabled=settings.signup_enabled,
         streams=streams,
         logger=log,
+        clients=clients,
         tracing=tracing,
     )
     server = create_server(settings, reuse_port=reuse_port)
     # The pipeline wraps every handler once, here, instead of running per call through
     # grpc's interceptor chain (see server/rpc/pipeline.py for the measured reason).
     registry = PipelineRegistry(server, pipeline)
-    register_servicers(registry, services, health, ClientResolver(settings.trusted_proxies))
+    register_servicers(registry, services, health, clients)
     return server

@@ -23,6 +23,7 @@ class DomainCounts:
     sessions_revoked: Counts  # reason: logout, revoked, refresh_token_reused, user_changed, ...
     tokens_issued: Counts  # kind: user_access, service_access, refresh
     password_hashes: Counts  # operation: hash, verify
+    events_written: Counts  # type: user.created, session.revoked, ... (after their commit)
 
 
 class DomainCollector(Collector):
@@ -56,6 +57,12 @@ class DomainCollector(Collector):
                 "argon2id computations finished, by operation (hash, verify).",
                 "operation",
                 counts.password_hashes,
+            ),
+            (
+                "userservice_events_written",
+                "Events committed to the event log, by type.",
+                "type",
+                counts.events_written,
             ),
         )
         for name, documentation, label, read in labelled:

@@ -33,7 +33,6 @@ class GrpcMetrics:
     msg_received: Counter
     msg_sent: Counter
     purged_rows: Counter
-    events_written: Counter
 
     @classmethod
     def create(cls) -> GrpcMetrics:
@@ -81,20 +80,10 @@ class GrpcMetrics:
                 ("table",),
                 registry=registry,
             ),
-            events_written=Counter(
-                "userservice_events_written_total",
-                "Events written to the event log, by type (in the transaction of their change).",
-                ("type",),
-                registry=registry,
-            ),
         )
 
     def count_purged(self, table: str, rows: int) -> None:
         self.purged_rows.labels(table=table).inc(rows)
-
-    def count_events_written(self, event_type: str, count: int = 1) -> None:
-        """Call after the transaction that wrote them committed."""
-        self.events_written.labels(type=event_type).inc(count)
 
     def for_method(self, grpc_type: str, service: str, method: str) -> MethodMetrics:
         labels = (grpc_type, service, method)

@@ -24,6 +24,7 @@ import grpc
 import grpc.aio
 import structlog
 
+from server.call_origin import origin_var
 from server.deadlines import set_deadline
 from server.domain import Principal
 from server.observability.metrics import GrpcMetrics, MethodMetrics
@@ -35,6 +36,7 @@ from server.rpc.access_log import (
 )
 from server.rpc.authentication import Authenticate, bearer_token, enforce
 from server.rpc.call_context import ServicerContext, principal_var, request_id_var
+from server.rpc.caller_address import ClientResolver
 from server.rpc.handlers import CallInfo, Handler, behavior_of, replace_behavior
 from server.rpc.message_counts import counted_requests, counting_writes
 from server.rpc.outcome import final_code
@@ -56,17 +58,26 @@ QUIET_SERVICES: Final = frozenset({"grpc.health.v1.Health"})
 
 
 class _Call:
-    """One call's bookkeeping, from its start to its access line."""
+    """One call's bookkeeping, from its start to its access line; also its `CallOrigin`."""
 
-    __slots__ = ("code", "request_id", "span", "started", "trace_id", "user")
+    __slots__ = ("clients", "code", "context", "request_id", "span", "started", "trace_id", "user")
 
-    def __init__(self, request_id: str) -> None:
+    def __init__(self, request_id: str, context: ServicerContext, clients: ClientResolver) -> None:
         self.request_id = request_id
+        self.context = context
+        self.clients = clients
         self.started = time.perf_counter()
         self.code: grpc.StatusCode | None = None  # None: read from the context at the end
         self.user = ""
         self.trace_id = ""  # set only by the traced pipeline, when its span is recorded
         self.span: ServerSpan | None = None
+
+    def client_ip(self) -> str:
+        # Resolved only when an event is recorded: reads pay nothing for it.
+        return self.clients.resolve(self.context).ip
+
+    def principal(self) -> Principal | None:
+        return principal_var.get()
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,8 +103,10 @@ class CallPipeline:
         signup_enabled: bool,
         streams: StreamBudget,
         logger: structlog.typing.FilteringBoundLogger,
+        clients: ClientResolver,
         tracing: Tracing | None = None,
     ) -> None:
+        self._clients = clients
         self._metrics = metrics
         self._streams = streams
         self._access_log = access_log
@@ -162,9 +175,10 @@ class CallPipeline:
                 request_id = request_id or sane_request_id(value)
             elif key == "authorization" and authorization is None:
                 authorization = str(value)
-        call = _Call(request_id or new_request_id())
+        call = _Call(request_id or new_request_id(), context, self._clients)
         # Each call runs in its own task, so these values cannot leak into another call.
         request_id_var.set(call.request_id)
+        origin_var.set(call)
         set_deadline(context.time_remaining())
         # Echoed in the trailers: they travel with the status, where headers sent up front would
         # cost a separate write per call (about 15% of a warm call's server time, measured).

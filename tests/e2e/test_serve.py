@@ -98,6 +98,7 @@ def test_grpcurl_finds_every_service_by_reflection(tmp_path: Path) -> None:
         "userservice.v1.UserService",
         "userservice.v1.AuthService",
         "userservice.v1.ServiceAccountService",
+        "userservice.v1.EventService",
         "grpc.health.v1.Health",
     }
     assert check.returncode == 0, check.stderr

@@ -84,6 +84,7 @@ async def stub_channel(captured_log: CapturingLogger) -> AsyncIterator[grpc.aio.
             total=10, per_peer=10, lifetime_seconds=60, clients=ClientResolver(())
         ),
         logger=log,
+        clients=ClientResolver(()),
     )
     registry: Any = PipelineRegistry(server, pipeline)
     user_pb2_grpc.add_UserServiceServicer_to_server(FailingUserServicer(), registry)

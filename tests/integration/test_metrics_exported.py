@@ -196,5 +196,9 @@ async def test_messages_and_domain_events_are_counted(observed_settings: Any) ->
     hashes = "userservice_password_hashes_total"
     assert value(samples, hashes, operation="hash") == 1
     assert value(samples, hashes, operation="verify") == 3
+    events = "userservice_events_written_total"
+    assert value(samples, events, type="user.created") == 1
+    assert value(samples, events, type="session.created") == 2
+    assert value(samples, events, type="session.revoked") == 2  # the logout, the reuse
     assert value(samples, "process_resident_memory_bytes") > 0
     assert value(samples, "python_gc_collections_total", generation="0") > 0

@@ -7,7 +7,14 @@ import datetime as dt
 import uuid
 from collections.abc import Sequence
 
-from server.domain import Cursor, RefreshTokenRecord, RevokeReason, SessionInfo, SessionRecord
+from server.domain import (
+    Cursor,
+    EndedSession,
+    RefreshTokenRecord,
+    RevokeReason,
+    SessionInfo,
+    SessionRecord,
+)
 from server.repositories.ids import new_id
 from tests.support.memory_repositories.state import MemoryState, cursor_uuid
 
@@ -92,14 +99,16 @@ class MemorySessions:
             if s.revoked_at is not None and s.revoked_at >= since
         ]
 
-    async def purge_expired(self, before: dt.datetime, *, limit: int) -> int:
+    async def purge_expired(self, before: dt.datetime, *, limit: int) -> Sequence[EndedSession]:
         gone = set(_ended_sessions(self._state, before)[:limit])
+        ended = []
         for session_id in gone:
-            del self._state.sessions[session_id]
+            session = self._state.sessions.pop(session_id)
+            ended.append(EndedSession(session_id, session.user_id, session.revoked_at is not None))
         tokens = self._state.refresh_tokens
         for token_hash in [h for h, t in tokens.items() if t.session_id in gone]:
             del tokens[token_hash]
-        return len(gone)
+        return ended
 
 
 def _ended_sessions(state: MemoryState, before: dt.datetime) -> list[uuid.UUID]:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from server.domain import (
     Cursor,
+    Event,
     IdempotencyRecord,
     RefreshTokenRecord,
     ServiceAccount,
@@ -26,6 +27,9 @@ class MemoryState:
     refresh_tokens: dict[bytes, RefreshTokenRecord] = field(default_factory=dict)
     service_accounts: dict[uuid.UUID, ServiceAccountRecord] = field(default_factory=dict)
     idempotency: dict[tuple[str, str, str], IdempotencyRecord] = field(default_factory=dict)
+    events: dict[int, Event] = field(default_factory=dict)
+    # {"last": the last event id given}: ids are never reused, even after a purge.
+    event_ids: dict[str, int] = field(default_factory=lambda: {"last": 0})
 
     def copy(self) -> MemoryState:
         # The values are frozen dataclasses: copying the dicts copies the state.
