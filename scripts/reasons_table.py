@@ -35,6 +35,10 @@ NOTES: dict[tuple[grpc.StatusCode, Reason], str] = {
     ),
     (grpc.StatusCode.ALREADY_EXISTS, Reason.ALREADY_EXISTS): "generic",
     (grpc.StatusCode.RESOURCE_EXHAUSTED, Reason.RATE_LIMITED): "with RetryInfo",
+    (grpc.StatusCode.RESOURCE_EXHAUSTED, Reason.PASSWORD_HASHING_BUSY): (
+        "Login, CreateUser, ChangePassword, UpdateUser (email): the password-hashing queue is"
+        " full; with RetryInfo; not counted as an attempt"
+    ),
     (grpc.StatusCode.UNAVAILABLE, Reason.DATABASE_UNAVAILABLE): (
         "retry later; nothing was half-written"
     ),

@@ -60,6 +60,8 @@ class Services:
     # Read by the dependency metrics (server/observability/metrics.py).
     limiter: RateLimiter
     redis_guard: RedisGuard
+    # Its admission is read by the hashing metrics (server/observability/hashing_metrics.py).
+    hasher: PasswordHasher
 
 
 def page_token_secret(settings: Settings) -> bytes:
@@ -127,4 +129,5 @@ def build_services(settings: Settings, adapters: Adapters, hasher: PasswordHashe
         service_accounts=service_accounts,
         limiter=limiter,
         redis_guard=adapters.redis_guard,
+        hasher=hasher,
     )
