@@ -35,7 +35,13 @@ from server.rpc.access_log import (
 )
 from server.rpc.authentication import Authenticate, bearer_token, enforce
 from server.rpc.call_context import ServicerContext, principal_var, request_id_var
-from server.rpc.handlers import CallInfo, Handler, behavior_of, replace_behavior
+from server.rpc.handlers import (
+    CallInfo,
+    Handler,
+    behavior_of,
+    replace_behavior,
+    returns_serialized,
+)
 from server.rpc.outcome import final_code
 from server.rpc.policy import Access, MethodPolicy, policy_for
 from server.rpc.status import (
@@ -134,7 +140,10 @@ class CallPipeline:
                 finally:
                     end(method, call, context)
 
-            wrapped = replace_behavior(handler, unary)
+            serialized = returns_serialized(behavior)
+            wrapped = replace_behavior(
+                handler, unary, **({"response_serializer": None} if serialized else {})
+            )
         return tolerant_request_deserializer(wrapped)
 
     def _begin(self, method: _Method, context: ServicerContext) -> tuple[_Call, str | None]:
