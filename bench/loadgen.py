@@ -70,7 +70,14 @@ def grpc_frame(message: bytes) -> bytes:
 
 
 def run_h2load(
-    target: str, call: Call, *, total: int, connections: int, streams: int, threads: int = 1
+    target: str,
+    call: Call,
+    *,
+    total: int,
+    connections: int,
+    streams: int,
+    threads: int = 1,
+    duration: float | None = None,
 ) -> Result:
     with tempfile.TemporaryDirectory() as scratch:
         body = Path(scratch) / "body"
@@ -83,7 +90,7 @@ def run_h2load(
         ]
         args = [
             "h2load",
-            f"--requests={total}",
+            f"--duration={duration:g}" if duration else f"--requests={total}",
             f"--clients={connections}",
             f"--max-concurrent-streams={streams}",
             f"--threads={threads}",
@@ -181,8 +188,18 @@ def run_python(
 
 
 def run_load(
-    target: str, call: Call, *, total: int, connections: int, streams: int, generator: str
+    target: str,
+    call: Call,
+    *,
+    total: int,
+    connections: int,
+    streams: int,
+    generator: str,
+    duration: float | None = None,
 ) -> Result:
+    """`total` calls, or with h2load and a `duration`, as many as that many seconds allow."""
     if generator == "h2load":
-        return run_h2load(target, call, total=total, connections=connections, streams=streams)
+        return run_h2load(
+            target, call, total=total, connections=connections, streams=streams, duration=duration
+        )
     return run_python(target, call, total=total, connections=connections, streams=streams)
