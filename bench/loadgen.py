@@ -7,6 +7,7 @@ Both send one unary gRPC method `total` times over `connections` HTTP/2 connecti
 from __future__ import annotations
 
 import asyncio
+import math
 import multiprocessing
 import re
 import shutil
@@ -90,7 +91,7 @@ def run_h2load(
         ]
         args = [
             "h2load",
-            f"--duration={duration:g}" if duration else f"--requests={total}",
+            f"--duration={math.ceil(duration)}" if duration else f"--requests={total}",
             f"--clients={connections}",
             f"--max-concurrent-streams={streams}",
             f"--threads={threads}",
