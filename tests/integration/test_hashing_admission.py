@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import urllib.request
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -14,12 +15,14 @@ from pathlib import Path
 import grpc
 import grpc.aio
 from google.rpc import error_details_pb2
+from prometheus_client.parser import text_string_to_metric_families
 
 from server.app import Application
 from server.security.hashing_admission import HashingAdmission, RefusalCause
 from tests.support import servers
 from tests.support.backends import Backend
 from tests.support.flows import create_user, login
+from tests.support.ports import free_port
 from tests.support.rich_errors import rich_error
 from tests.support.waiting import eventually
 from userservice.v1 import auth_pb2
@@ -55,12 +58,32 @@ async def outcome(
         return failed
 
 
+def scraped(app: Application) -> dict[tuple[str, str], float]:
+    """The hashing metrics on the metrics port: (name, cause label or "") → value."""
+    port = app.metrics_port
+    assert port is not None
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    return {
+        (sample.name, sample.labels.get("cause", "")): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name.startswith(("userservice_hashing", "userservice_hashes"))
+    }
+
+
 @asynccontextmanager
 async def serving_one_thread(
     backend: Backend, tmp_path: Path, **overrides: object
 ) -> AsyncIterator[tuple[Application, grpc.aio.Channel]]:
     settings = servers.settings_for_test(
-        backend, tmp_path, hashing_threads=1, hashing_queue_per_thread=QUEUE, **overrides
+        backend,
+        tmp_path,
+        hashing_threads=1,
+        hashing_queue_per_thread=QUEUE,
+        metrics_host="127.0.0.1",
+        metrics_port=free_port(),
+        **overrides,
     )
     async with servers.serving(settings) as running:
         yield running
@@ -90,6 +113,9 @@ async def test_logins_past_the_queue_are_refused_at_once_and_the_admitted_succee
             await eventually(the_excess_answered, within=10, what="the excess logins answered")
             refused = [call.result() for call in calls if call.done()]
             assert admission.in_flight == 1 + QUEUE
+            metrics = await asyncio.to_thread(scraped, app)
+            assert metrics[("userservice_hashing_in_flight", "")] == 1 + QUEUE
+            assert metrics[("userservice_hashing_refusals_total", "queue_full")] == len(refused)
         answers = [await call for call in calls]
 
     assert len(refused) == STORM - 1 - QUEUE
@@ -128,10 +154,12 @@ async def test_a_login_whose_deadline_would_pass_in_the_queue_is_refused_before_
                 login(channel, account.email, rpc_timeout=1.5 * admission.hash_seconds)
             )
         await queued
+        metrics = await asyncio.to_thread(scraped, app)
 
     assert isinstance(refused, grpc.aio.AioRpcError)
     error = rich_error(refused)
     assert error.code is grpc.StatusCode.RESOURCE_EXHAUSTED
     assert error.error_info.reason == "PASSWORD_HASHING_BUSY"
-    assert admission.refusals[RefusalCause.DEADLINE] == 1
-    assert admission.hashes == hashes_before + 1, "only the queued login hashed"
+    assert metrics[("userservice_hashing_refusals_total", "deadline")] == 1
+    # Nothing hashed for the refused login: only the queued one's verification was added.
+    assert metrics[("userservice_hashes_total", "")] == hashes_before + 1
