@@ -1,7 +1,12 @@
 # syntax=docker/dockerfile:1
 # userservice: build a virtual environment in one stage, copy only it into a slim runtime image.
 
-FROM python:3.11-slim-bookworm AS build
+# The base image, pinned by digest so a rebuild gets the same bytes (python:3.11-slim-bookworm
+# when pinned; refresh with `docker buildx imagetools inspect python:3.11-slim-bookworm` and
+# paste the index digest here). Both stages start from it.
+FROM python:3.11-slim-bookworm@sha256:a36c24f9cbdf4fd0f52d67f0823eeac19c2028c637cecc392d97f980d4fec56b AS base
+
+FROM base AS build
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
@@ -9,11 +14,11 @@ RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 COPY pyproject.toml README.md ./
 COPY server ./server
-COPY generated ./generated
 COPY clients ./clients
-RUN pip install --no-cache-dir .
+# Two distributions: the client (stubs, SDK) first by path, then the server, which requires it.
+RUN pip install --no-cache-dir ./clients .
 
-FROM python:3.11-slim-bookworm
+FROM base
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \

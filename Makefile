@@ -7,12 +7,18 @@ STAMP := $(VENV)/.installed
 BUF_VERSION := 1.75.0
 BUF := .tools/node_modules/.bin/buf
 
-.PHONY: run test lint fmt proto proto-check buf-lint bench bench-growth clean
+.PHONY: run test lint fmt proto proto-check buf-lint buf-breaking bench bench-growth clean
 
-$(STAMP): pyproject.toml
+# Two distributions, both editable: the client (stubs, SDK, CLI) from clients/, then the server,
+# which depends on it by name; naming both in one install lets pip take the local client.
+$(STAMP): pyproject.toml clients/pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@# grpc-stubs (replaced by types-grpcio) writes the same grpc-stubs/ directory: remove both,
+	@# then the install below puts types-grpcio back whole.
+	@if $(BIN)/python -m pip show --quiet grpc-stubs 2>/dev/null; then \
+		$(BIN)/python -m pip uninstall --quiet --yes grpc-stubs types-grpcio; fi
+	$(BIN)/python -m pip install --quiet -e ./clients -e '.[dev]'
 	@touch $(STAMP)
 
 run: $(STAMP) ## start the service on the embedded default (SQLite + in-process store)
@@ -21,7 +27,7 @@ run: $(STAMP) ## start the service on the embedded default (SQLite + in-process 
 test: $(STAMP) ## run the whole test suite
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-lint: $(STAMP) proto-check buf-lint ## ruff, mypy --strict, import contracts, proto drift, buf lint, hadolint
+lint: $(STAMP) proto-check buf-lint buf-breaking ## ruff, mypy --strict, import contracts, proto drift, buf lint and breaking, hadolint
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -32,7 +38,7 @@ fmt: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-proto: $(STAMP) ## regenerate generated/ from protos/
+proto: $(STAMP) ## regenerate clients/generated/ from protos/
 	$(BIN)/python scripts/gen_protos.py
 
 proto-check: $(STAMP)
@@ -43,6 +49,9 @@ $(BUF):
 
 buf-lint: $(BUF)
 	cd protos && ../$(BUF) lint
+
+buf-breaking: $(STAMP) $(BUF) ## protos/ against the previous commit's (AGAINST=ref for another)
+	$(BIN)/python scripts/buf_breaking.py --buf $(BUF) $(if $(AGAINST),--against $(AGAINST))
 
 bench: $(STAMP) ## hot paths against the empty-RPC ceiling
 	$(BIN)/python -m bench

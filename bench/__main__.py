@@ -3,7 +3,8 @@
 Starts the empty-RPC ceiling server and the real userservice process (production-like:
 PostgreSQL + Redis when they answer, uvloop, one process), warms them, and measures calls/s, p50
 and p99 of each path, GetUser's p99 with and without a Login storm, RSS after each 100k calls,
-and `--workers 2` against 1. Load comes from h2load when installed, else from bench/loadgen.py.
+RSS while the caches fill past their bounds (bench/soak.py), and `--workers 2` against 1. Load
+comes from h2load when installed, else from bench/loadgen.py.
 Prints a table and writes the same as JSON under bench/results/.
 """
 
@@ -31,10 +32,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from bench.ceiling import EMPTY_METHOD
 from bench.environment import backends, ceiling_server, free_port, scratch, userservice
 from bench.loadgen import Call, Result, h2load_path, run_load
+from bench.soak import measure_soak
 from userservice.v1 import auth_pb2, auth_pb2_grpc, user_pb2, user_pb2_grpc
 
 RESULTS = Path(__file__).resolve().parent / "results"
-SECTIONS = ("throughput", "login", "storm", "rss", "workers")
+SECTIONS = ("throughput", "login", "storm", "rss", "soak", "workers")
 EMAIL, PASSWORD = "bench@example.com", "benchmark passphrase 42"
 
 
@@ -394,6 +396,9 @@ def main() -> int:
             if "rss" in sections:
                 measure_rss(target, server.rss_kib, get_user, rss_step, notes)
 
+        if "soak" in sections:
+            rounds, per_round = (3, 300) if args.quick else (6, 2_500)
+            measure_soak(workdir, chosen.env, notes, rounds=rounds, per_round=per_round)
         if (
             "workers" in sections
             and chosen.env.get("USERSERVICE_REDIS_URL", "memory://") != "memory://"

@@ -1,7 +1,11 @@
-"""Compile protos/ into generated/ (messages, gRPC stubs, and mypy-protobuf .pyi for both).
+"""Compile protos/ into clients/generated/ (messages, gRPC stubs, mypy-protobuf .pyi for both).
 
-`python scripts/gen_protos.py` rewrites generated/; `--check` compiles into a scratch directory
-and exits 1, listing the files that differ, when generated/ has drifted from protos/.
+Every .proto under protos/ is compiled, except the vendored googleapis files under
+protos/google/ (imports only: at run time they come from googleapis-common-protos).
+The output is the `userservice` package of the userservice-client distribution (clients/).
+
+`python scripts/gen_protos.py` rewrites clients/generated/; `--check` compiles into a scratch
+directory and exits 1, listing the files that differ, when it has drifted from protos/.
 """
 
 from __future__ import annotations
@@ -18,7 +22,11 @@ from grpc_tools import protoc
 
 ROOT = Path(__file__).resolve().parent.parent
 PROTOS = ROOT / "protos"
-GENERATED = ROOT / "generated"
+GENERATED = ROOT / "clients" / "generated"
+# Where the stubs lived before the client became its own distribution; a leftover is drift.
+LEGACY = ROOT / "generated"
+VENDORED = ("google",)
+SHOWN = f"{GENERATED.relative_to(ROOT)}/"
 # Package markers protoc does not write; py.typed makes the stubs visible to type checkers.
 MARKERS = ("userservice/__init__.py", "userservice/v1/__init__.py", "userservice/py.typed")
 
@@ -26,7 +34,11 @@ MARKERS = ("userservice/__init__.py", "userservice/v1/__init__.py", "userservice
 def compile_into(out: Path) -> None:
     bin_dir = Path(sys.executable).parent
     well_known = resources.files("grpc_tools") / "_proto"
-    sources = sorted(str(p.relative_to(PROTOS)) for p in PROTOS.rglob("*.proto"))
+    sources = sorted(
+        str(p.relative_to(PROTOS))
+        for p in PROTOS.rglob("*.proto")
+        if p.relative_to(PROTOS).parts[0] not in VENDORED
+    )
     args = [
         "grpc_tools.protoc",
         f"-I{PROTOS}",
@@ -57,7 +69,7 @@ def files_under(root: Path) -> set[str]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--check", action="store_true", help="fail if generated/ has drifted")
+    parser.add_argument("--check", action="store_true", help=f"fail if {SHOWN} has drifted")
     check = parser.parse_args().check
     with tempfile.TemporaryDirectory() as scratch:
         out = Path(scratch)
@@ -68,16 +80,21 @@ def main() -> int:
                 (fresh ^ committed)
                 | {f for f in fresh & committed if not filecmp.cmp(out / f, GENERATED / f, False)}
             )
+            if LEGACY.exists():
+                drifted.append(f"{LEGACY.relative_to(ROOT)}/ (moved to clients/generated/)")
             if drifted:
-                print("generated/ has drifted from protos/; run `make proto`:", file=sys.stderr)
+                print(f"{SHOWN} has drifted from protos/; run `make proto`:", file=sys.stderr)
                 for name in drifted:
                     print(f"  {name}", file=sys.stderr)
                 return 1
-            print("generated/ matches protos/")
+            print(f"{SHOWN} matches protos/")
             return 0
         shutil.rmtree(GENERATED, ignore_errors=True)
         shutil.copytree(out, GENERATED)
-    print(f"wrote {GENERATED.relative_to(ROOT)}/")
+    if LEGACY.exists():
+        shutil.rmtree(LEGACY)
+        print(f"removed {LEGACY.relative_to(ROOT)}/ (the stubs now live in {SHOWN})")
+    print(f"wrote {SHOWN}")
     return 0
 
 

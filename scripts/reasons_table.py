@@ -35,6 +35,10 @@ NOTES: dict[tuple[grpc.StatusCode, Reason], str] = {
     ),
     (grpc.StatusCode.ALREADY_EXISTS, Reason.ALREADY_EXISTS): "generic",
     (grpc.StatusCode.RESOURCE_EXHAUSTED, Reason.RATE_LIMITED): "with RetryInfo",
+    (grpc.StatusCode.RESOURCE_EXHAUSTED, Reason.TOO_MANY_STREAMS): (
+        "a streaming call such as Health/Watch past `USERSERVICE_MAX_STREAMING_CALLS` or"
+        " `USERSERVICE_MAX_STREAMING_CALLS_PER_PEER`; with RetryInfo"
+    ),
     (grpc.StatusCode.RESOURCE_EXHAUSTED, Reason.PASSWORD_HASHING_BUSY): (
         "Login, CreateUser, ChangePassword, UpdateUser (email): the password-hashing queue is"
         " full; with RetryInfo; not counted as an attempt"
@@ -48,7 +52,7 @@ NOTES: dict[tuple[grpc.StatusCode, Reason], str] = {
 CODE_NOTES: dict[grpc.StatusCode, str] = {
     grpc.StatusCode.RESOURCE_EXHAUSTED: (
         "also grpc's own, without ErrorInfo, past `USERSERVICE_MAX_CONCURRENT_RPCS` or the"
-        " message size limit"
+        " message or metadata size limits"
     ),
 }
 

@@ -24,6 +24,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from server.cache.client import Redis, create_redis
+from server.cache.event_signal import EventSignal
 from server.cache.guard import RedisGuard
 from server.cache.keys import RedisKeys
 from server.cache.rate_limit import RateLimiter
@@ -41,19 +42,21 @@ from server.observability.metrics import (
     register_dependency_metrics,
     start_metrics_listener,
 )
+from server.observability.stream_metrics import register_stream_metrics
 from server.repositories import migrations
 from server.repositories.database import Database, create_engine
 from server.repositories.unit_of_work import SqlUnitOfWorkFactory
 from server.security.hashing_admission import HashingAdmission
 from server.security.keys import CLOCK_LEEWAY, generate_key, load_key_set
 from server.security.passwords import PasswordHasher, lower_thread_priority, usable_cpus
+from server.security.sealing import SecretBox, event_secret_key
 from server.security.tokens import AccessTokenCodec
 from server.services.maintenance import purge_periodically
-from server.serving import APPLICATION_SERVICES, USER_SERVICE, build_server
+from server.serving import APPLICATION_SERVICES, USER_SERVICE, build_server, stream_budget
 from server.tasks import cancel_and_wait
 from server.tls import server_credentials
 from server.transport import bind
-from server.wiring import Adapters, Services, build_services
+from server.wiring import Adapters, Services, build_services, page_token_secret
 
 PURGE_INTERVAL_SECONDS = 3600.0
 
@@ -109,9 +112,11 @@ def build_adapters(settings: Settings, engine: AsyncEngine, redis: Redis) -> Ada
     )
     codec = AccessTokenCodec(keys, issuer=settings.jwt_issuer, audience=settings.jwt_audience)
     db = Database(engine, timeout_seconds=settings.database_timeout_seconds)
-    units = SqlUnitOfWorkFactory(db)
     redis_keys = RedisKeys(settings.redis_key_prefix)
     guard = RedisGuard(timeout_seconds=settings.redis_timeout_seconds)
+    event_signal = EventSignal(redis, redis_keys, guard)
+    box = SecretBox(event_secret_key(page_token_secret(settings)))
+    units = SqlUnitOfWorkFactory(db, box, events_committed=event_signal.committed)
 
     async def recent_revocations(since: dt.datetime) -> Sequence[tuple[uuid.UUID, dt.datetime]]:
         async with units.read() as uow:
@@ -126,6 +131,7 @@ def build_adapters(settings: Settings, engine: AsyncEngine, redis: Redis) -> Ada
         max_users=settings.user_cache_size,
         user_ttl_seconds=settings.user_cache_ttl_seconds,
         poll_seconds=settings.revocation_poll_seconds,
+        events_appended=event_signal.wake,
     )
     revocations = RevocationStore(
         redis,
@@ -148,6 +154,7 @@ def build_adapters(settings: Settings, engine: AsyncEngine, redis: Redis) -> Ada
         user_cache=user_cache,
         limiter=limiter,
         redis_guard=guard,
+        event_signal=event_signal,
     )
 
 
@@ -178,6 +185,7 @@ async def built_services(
         try:
             yield build_services(settings, adapters, hasher)
         finally:
+            await adapters.event_signal.close()
             await adapters.user_cache.close()
             await adapters.revocations.close()
 
@@ -223,6 +231,7 @@ async def running_application(
                 utc_now,
                 interval_seconds=settings.purge_interval_seconds,
                 batch_size=settings.purge_batch_size,
+                event_retention=dt.timedelta(days=settings.event_retention_days),
                 progress=metrics.count_purged,
             ),
             name="purge-expired",
@@ -248,7 +257,11 @@ async def running_application(
         )
         await health.hold()
 
-        server = build_server(settings, services, health, metrics, log, reuse_port=reuse_port)
+        streams = stream_budget(settings)
+        register_stream_metrics(metrics.registry, streams)
+        server = build_server(
+            settings, services, health, metrics, log, streams=streams, reuse_port=reuse_port
+        )
         credentials = server_credentials(
             settings.tls_cert_file, settings.tls_key_file, settings.tls_client_ca_file
         )
@@ -264,10 +277,14 @@ async def running_application(
             # way are served (grpc's stop cancels calls that have not reached a handler yet).
             # Then the port closes and in-flight calls get the grace period.
             await health.shutdown()
+            # Event watchers end their streams now, so their clients resume on another replica
+            # instead of holding this one's shutdown for the whole grace period.
+            await services.event_signal.close()
             if settings.drain_seconds:
                 log.info("draining", seconds=settings.drain_seconds)
                 await asyncio.sleep(settings.drain_seconds)
             grace = settings.shutdown_grace_seconds if shutdown_grace is None else shutdown_grace
+            streams.end_all()  # streams (Watch) end cleanly now rather than hold the grace
             await server.stop(grace)
 
         stack.push_async_callback(drain)

@@ -69,6 +69,7 @@ class Reason(enum.StrEnum):
     CONCURRENT_CHANGE = enum.auto()
     # RESOURCE_EXHAUSTED, UNAVAILABLE, DEADLINE_EXCEEDED, UNIMPLEMENTED, INTERNAL
     RATE_LIMITED = enum.auto()
+    TOO_MANY_STREAMS = enum.auto()
     PASSWORD_HASHING_BUSY = enum.auto()
     DATABASE_UNAVAILABLE = enum.auto()
     DEADLINE_EXCEEDED = enum.auto()

@@ -10,6 +10,7 @@ import datetime as dt
 import hashlib
 from dataclasses import dataclass
 
+from server.cache.event_signal import EventSignal
 from server.cache.guard import RedisGuard
 from server.cache.rate_limit import RateLimiter
 from server.cache.replica import LocalReplica
@@ -24,6 +25,7 @@ from server.security.passwords import PasswordHasher
 from server.security.token_cache import CachingTokenVerifier
 from server.security.tokens import AccessTokenCodec
 from server.services.auth import AuthService
+from server.services.events import EventService
 from server.services.idempotency import fingerprint_key
 from server.services.limits import Limits
 from server.services.paging import PageTokens
@@ -44,6 +46,7 @@ class Adapters:
     user_cache: UserCache
     limiter: RateLimiter
     redis_guard: RedisGuard
+    event_signal: EventSignal
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +60,8 @@ class Services:
     codec: AccessTokenCodec
     replica: LocalReplica
     service_accounts: ServiceAccountService
+    events: EventService
+    event_signal: EventSignal
     # Read by the dependency metrics (server/observability/metrics.py).
     limiter: RateLimiter
     redis_guard: RedisGuard
@@ -117,6 +122,13 @@ def build_services(settings: Settings, adapters: Adapters, hasher: PasswordHashe
     sessions = SessionService(
         units=units, revocations=revocations, page_tokens=page_tokens, clock=utc_now
     )
+    events = EventService(
+        units=units,
+        page_tokens=page_tokens,
+        signal=adapters.event_signal,
+        poll_seconds=settings.event_poll_seconds,
+        clock=utc_now,
+    )
     return Services(
         db=adapters.db,
         units=units,
@@ -127,6 +139,8 @@ def build_services(settings: Settings, adapters: Adapters, hasher: PasswordHashe
         codec=codec,
         replica=adapters.replica,
         service_accounts=service_accounts,
+        events=events,
+        event_signal=adapters.event_signal,
         limiter=limiter,
         redis_guard=adapters.redis_guard,
         hasher=hasher,

@@ -12,13 +12,14 @@ from typing import TYPE_CHECKING, Self, TypeVar
 
 import grpc.aio
 
-from userservice.v1 import auth_pb2, auth_pb2_grpc, user_pb2_grpc
+from userservice.v1 import auth_pb2, auth_pb2_grpc, events_pb2_grpc, user_pb2_grpc
 from userservice_client.calls import Metadata, invoke
 from userservice_client.channel import ChannelOption, TlsOptions, create_channel
 from userservice_client.credentials import Credentials
 
 if TYPE_CHECKING:
     from userservice.v1.auth_pb2_grpc import AuthServiceAsyncStub
+    from userservice.v1.events_pb2_grpc import EventServiceAsyncStub
     from userservice.v1.user_pb2_grpc import UserServiceAsyncStub
 
 RequestT = TypeVar("RequestT")
@@ -30,6 +31,7 @@ class _Stubs:
     channel: grpc.aio.Channel
     users: UserServiceAsyncStub
     auth: AuthServiceAsyncStub
+    events: EventServiceAsyncStub
 
 
 class ClientBase(abc.ABC):
@@ -77,6 +79,7 @@ class ClientBase(abc.ABC):
                 channel,
                 user_pb2_grpc.UserServiceStub(channel),
                 auth_pb2_grpc.AuthServiceStub(channel),
+                events_pb2_grpc.EventServiceStub(channel),
             )
         return self._stubs
 

@@ -1,4 +1,9 @@
-"""The gRPC channel the clients use: retry policy, keepalive and optional (mutual) TLS.
+"""The gRPC channel the clients use: load balancing, retry policy, keepalive, optional (m)TLS.
+
+Load balancing is `round_robin` over every address the target resolves to: with a headless
+Kubernetes Service (`dns:///userservice-grpc.NAMESPACE.svc:50051`) each pod is one address, and
+the server's `max_connection_age` makes the client re-resolve now and then, so replicas added by
+a scale-out get their share. With a single address it behaves as pick_first would.
 
 Retries are left to gRPC's own retry machinery (a service config), which only resends a call
 the server never started processing or answered UNAVAILABLE. Only methods that are safe to
@@ -41,9 +46,15 @@ RETRY_POLICY: Final[Mapping[str, object]] = {
 
 
 def service_config() -> str:
-    """The gRPC service config (JSON): retries on UNAVAILABLE for the safe methods only."""
+    """The gRPC service config (JSON): round_robin over the resolved addresses, and retries on
+    UNAVAILABLE for the safe methods only."""
     names = [{"service": service, "method": method} for service, method in RETRYABLE_METHODS]
-    return json.dumps({"methodConfig": [{"name": names, "retryPolicy": dict(RETRY_POLICY)}]})
+    return json.dumps(
+        {
+            "loadBalancingConfig": [{"round_robin": {}}],
+            "methodConfig": [{"name": names, "retryPolicy": dict(RETRY_POLICY)}],
+        }
+    )
 
 
 def default_options() -> dict[str, str | int]:
@@ -52,7 +63,8 @@ def default_options() -> dict[str, str | int]:
         "grpc.service_config": service_config(),
         "grpc.enable_retries": 1,
         # Find dead connections (a dropped NAT entry, a vanished pod) within ~40 s. The server
-        # tolerates pings every 10 s, so 30 s stays well clear of its too-many-pings limit.
+        # tolerates pings every 10 s (USERSERVICE_KEEPALIVE_MIN_TIME_SECONDS), also without a
+        # call open, so 30 s stays well clear of its too-many-pings GOAWAY.
         "grpc.keepalive_time_ms": 30_000,
         "grpc.keepalive_timeout_ms": 10_000,
         "grpc.keepalive_permit_without_calls": 1,
@@ -101,7 +113,8 @@ def create_channel(
     tls: TlsOptions | None = None,
     options: Sequence[ChannelOption] = (),
 ) -> grpc.aio.Channel:
-    """A grpc.aio channel to userservice at `target` ("host:port", "dns:///name:port", ...).
+    """A grpc.aio channel to userservice at `target` ("host:port", "dns:///name:port",
+    "ipv4:10.0.0.1:50051,10.0.0.2:50051", ...), balanced round_robin over its addresses.
 
     Insecure unless `tls` is given. `options` are extra channel arguments; one with the same
     name as a default replaces it. Call it inside the event loop that will use the channel.

@@ -9,17 +9,19 @@ also takes `timeout` (seconds; the client's default when None) and `metadata` (e
 from __future__ import annotations
 
 from userservice_client.auth_api import AuthServiceMethods
+from userservice_client.events_api import EventServiceMethods
 from userservice_client.users_api import Role, State, UserServiceMethods
 
 
-class AsyncUserServiceClient(UserServiceMethods, AuthServiceMethods):
-    """The asyncio client of userservice's UserService and AuthService.
+class AsyncUserServiceClient(UserServiceMethods, AuthServiceMethods, EventServiceMethods):
+    """The asyncio client of userservice's UserService, AuthService and EventService.
 
     `async with AsyncUserServiceClient("host:50051") as client:` opens one channel that every
     call reuses, and closes it on exit (or call `await client.close()`).
 
     Args:
-        target: where userservice listens ("host:port", "dns:///name:port", ...).
+        target: where userservice listens ("host:port", "dns:///name:port", ...); calls are
+            balanced round_robin over every address it resolves to.
         credentials: how calls authenticate (`StaticToken`, `LoginSession`); `login()`
             replaces them with a `LoginSession` that refreshes itself.
         tls: TLS (and mutual TLS) settings; None means an insecure channel.

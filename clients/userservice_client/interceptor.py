@@ -28,9 +28,8 @@ import grpc
 import grpc.aio
 from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
-from grpc_status import rpc_status
 
-from userservice_client.errors import ERROR_DOMAIN, UserServiceError
+from userservice_client.errors import DETAILS_HEADER, ERROR_DOMAIN, UserServiceError
 from userservice_client.verifier import TokenRejected, TokenVerifier, VerifiedToken
 
 Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
@@ -48,21 +47,21 @@ def current_token() -> VerifiedToken | None:
     return _current.get()
 
 
-def _status(code: grpc.StatusCode, reason: str, message: str) -> grpc.Status:
+def _rich_status(code: grpc.StatusCode, reason: str, message: str) -> tuple[tuple[str, bytes]]:
+    """The trailer that carries a google.rpc.Status (gRPC's rich error model, what grpcio-status
+    writes), built here so the client package needs no grpcio-status."""
     info = any_pb2.Any()
     info.Pack(error_details_pb2.ErrorInfo(reason=reason, domain=ERROR_DOMAIN))
     details = status_pb2.Status(code=code.value[0], message=message, details=[info])
-    status: grpc.Status = rpc_status.to_status(details)
-    return status
+    return ((DETAILS_HEADER, details.SerializeToString()),)
 
 
 async def _abort(context: Context, code: grpc.StatusCode, reason: str) -> NoReturn:
-    status = _status(code, reason, reason)
-    await context.abort(status.code, status.details, status.trailing_metadata)
+    await context.abort(code, reason, _rich_status(code, reason, reason))
     raise AssertionError("unreachable: abort() raises")  # pragma: no cover
 
 
-class TokenAuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
+class TokenAuthInterceptor(grpc.aio.ServerInterceptor):
     """Verifies `authorization: Bearer` on every call except `public_methods`.
 
     Args:
@@ -76,7 +75,7 @@ class TokenAuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg
         self._public = frozenset(public_methods)
         self._wrapped: dict[str, tuple[Handler, Handler]] = {}
 
-    async def intercept_service(  # type: ignore[override]  # grpc-stubs omit the None case
+    async def intercept_service(
         self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
     ) -> Handler | None:
         """Returns the method's handler, wrapped so that each call is authenticated first."""

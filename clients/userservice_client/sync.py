@@ -18,11 +18,12 @@ from userservice_client.calls import Metadata
 from userservice_client.channel import ChannelOption, TlsOptions
 from userservice_client.client import AsyncUserServiceClient, Role, State
 from userservice_client.credentials import Credentials
+from userservice_client.sync_events import SyncEventMethods
 
 T = TypeVar("T")
 
 
-class UserServiceClient:
+class UserServiceClient(SyncEventMethods):
     """The blocking client: `with UserServiceClient("host:50051") as client: ...`.
 
     Takes the arguments of `AsyncUserServiceClient` and offers the same methods, which block

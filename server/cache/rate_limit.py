@@ -87,6 +87,14 @@ def ip_subject(ip: str) -> str:
     return str(address)
 
 
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """`wait`: None when the attempt is admitted, else the seconds until it could be."""
+
+    wait: float | None
+    first_refusal: bool
+
+
 class _LocalCounters:
     def __init__(self, limit: Limit) -> None:
         self._entries: TTLCache[str, tuple[int, float]] = TTLCache(
@@ -135,15 +143,24 @@ class RateLimiter:
         """Counts one attempt against every limit, atomically; None when the attempt is admitted,
         else the seconds until the longest-exhausted limit frees up. An attempt that got a wait
         must not be carried out (no password verified); failures are never refunded."""
+        return (await self.admit(checks)).wait
+
+    async def admit(self, checks: Sequence[tuple[Limit, str]]) -> Admission:
+        """`reserve`, also saying whether this attempt is the first one a limit refused in its
+        window (what is worth recording once, rather than every refused attempt)."""
         if not checks:
-            return None
+            return Admission(None, first_refusal=False)
         counts = await self._add_one(checks)
-        waits = [
-            left
+        over = [
+            (count, left)
             for (limit, _), (count, left) in zip(checks, counts, strict=True)
             if count > limit.max_count
         ]
-        return max(waits) if waits else None
+        first = any(
+            count == limit.max_count + 1
+            for (limit, _), (count, _left) in zip(checks, counts, strict=True)
+        )
+        return Admission(max(left for _, left in over) if over else None, first_refusal=first)
 
     async def retry_after(self, checks: Sequence[tuple[Limit, str]]) -> float | None:
         """Seconds until the first exhausted limit frees up; None when every limit has room.

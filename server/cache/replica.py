@@ -66,8 +66,10 @@ class LocalReplica:
         max_users: int,
         user_ttl_seconds: float,
         poll_seconds: float = 1.0,
+        events_appended: Callable[[], None] = lambda: None,
     ) -> None:
         self._redis = redis
+        self._events_appended = events_appended
         self._keys = keys
         self._retention = retention
         self._recent = recent_revocations
@@ -207,7 +209,7 @@ class LocalReplica:
                     self._apply(message.get("data"))
         finally:
             with contextlib.suppress(*REDIS_ERRORS):
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
+                await pubsub.aclose()
 
     @staticmethod
     async def _subscription_confirmed(pubsub: PubSub) -> None:
@@ -241,6 +243,8 @@ class LocalReplica:
                 self.revoked_here(uuid.UUID(i) for i in event["ids"])
             elif kind == "user_changed":
                 self.changed_here(uuid.UUID(event["id"]))
+            elif kind == "events_appended":
+                self._events_appended()  # wakes this process's event watchers
         # AttributeError: uuid.UUID(7) of a non-string id; RecursionError: json.loads of a
         # deeply nested payload. Neither may end the subscription (and cost every replica a
         # reconnect and a rebuild).

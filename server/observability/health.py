@@ -13,7 +13,7 @@ from typing import Final
 
 import structlog
 from grpc_health.v1 import health_pb2
-from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined]
+from grpc_health.v1.health import aio as health_aio
 
 from server.tasks import cancel_and_wait
 

@@ -11,6 +11,8 @@ import uuid
 from typing import Any, ClassVar
 
 from sqlalchemy import (
+    JSON,
+    BigInteger,
     DateTime,
     Dialect,
     Enum,
@@ -180,8 +182,41 @@ class ServiceAccountRow(Base):
     updated_at: Mapped[dt.datetime]
 
 
+# SQLite makes only an INTEGER PRIMARY KEY the rowid (and AUTOINCREMENT needs it).
+EVENT_ID = BigInteger().with_variant(Integer, "sqlite")
+
+
+class EventRow(Base):
+    """The event log (append-only; the purge deletes the oldest). The id is the stream's cursor:
+    AUTOINCREMENT on SQLite so that an id is never reused, even after the newest rows are purged."""
+
+    __tablename__ = "events"
+    __table_args__ = (
+        Index(None, "created_at"),
+        Index(None, "type", "id"),
+        Index(None, "actor_id", "id"),
+        Index(None, "target_id", "id"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(EVENT_ID, primary_key=True, autoincrement=True)
+    created_at: Mapped[dt.datetime]
+    type: Mapped[str] = mapped_column(String(48))
+    actor_kind: Mapped[str] = mapped_column(String(16))
+    actor_id: Mapped[str] = mapped_column(String(64))
+    target_kind: Mapped[str | None] = mapped_column(String(16))
+    target_id: Mapped[str | None] = mapped_column(String(64))
+    client_ip: Mapped[str] = mapped_column(String(64))
+    request_id: Mapped[str] = mapped_column(String(64))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # What only notifications:read may see (one-time codes), sealed (security/sealing.py); null
+    # for most events.
+    secret_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+
 __all__ = [
     "Base",
+    "EventRow",
     "IdempotencyRow",
     "RefreshTokenRow",
     "ServiceAccountRow",

@@ -9,7 +9,14 @@ from collections.abc import Sequence
 from sqlalchemy import ColumnElement, Select, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.domain import Cursor, RefreshTokenRecord, RevokeReason, SessionInfo, SessionRecord
+from server.domain import (
+    Cursor,
+    EndedSession,
+    RefreshTokenRecord,
+    RevokeReason,
+    SessionInfo,
+    SessionRecord,
+)
 from server.repositories.ids import new_id
 from server.repositories.models import RefreshTokenRow, SessionRow
 
@@ -142,14 +149,16 @@ class SessionRepository:
         query = select(SessionRow.id, SessionRow.revoked_at).where(SessionRow.revoked_at >= since)
         return [(sid, at) for sid, at in (await self._session.execute(query)).all() if at]
 
-    async def purge_expired(self, before: dt.datetime, *, limit: int) -> int:
+    async def purge_expired(self, before: dt.datetime, *, limit: int) -> Sequence[EndedSession]:
         # At most `limit` rows a statement (both indexed columns): a backlog is purged in many
         # short transactions instead of one that outlives the database timeout.
         batch = select(SessionRow.id).where(_ended_before(before)).limit(limit)
         result = await self._session.execute(
-            delete(SessionRow).where(SessionRow.id.in_(batch.scalar_subquery()))
+            delete(SessionRow)
+            .where(SessionRow.id.in_(batch.scalar_subquery()))
+            .returning(SessionRow.id, SessionRow.user_id, SessionRow.revoked_at)
         )
-        return int(result.rowcount)  # type: ignore[attr-defined]
+        return [EndedSession(sid, uid, revoked_at is not None) for sid, uid, revoked_at in result]
 
 
 def _ended_before(before: dt.datetime) -> ColumnElement[bool]:

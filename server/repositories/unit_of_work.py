@@ -7,39 +7,57 @@ unique violations into the domain's conflict errors.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.repositories.database import Database
+from server.repositories.events import EventRepository
 from server.repositories.idempotency import IdempotencyRepository
 from server.repositories.service_accounts import ServiceAccountRepository
 from server.repositories.sessions import RefreshTokenRepository, SessionRepository
 from server.repositories.users import UserRepository
+from server.security.sealing import SecretBox
 
 
 class SqlUnitOfWork:
     """The repositories of one transaction; never shared by concurrent tasks."""
 
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, box: SecretBox) -> None:
         self.users = UserRepository(session)
         self.sessions = SessionRepository(session)
         self.refresh_tokens = RefreshTokenRepository(session)
         self.service_accounts = ServiceAccountRepository(session)
         self.idempotency = IdempotencyRepository(session)
+        self.events = EventRepository(session, box)
 
 
 class SqlUnitOfWorkFactory:
-    def __init__(self, db: Database) -> None:
+    """`box` seals the secret part of events; `events_committed` is called after each commit
+    that wrote events (it wakes watchers)."""
+
+    def __init__(
+        self,
+        db: Database,
+        box: SecretBox,
+        events_committed: Callable[[], None] = lambda: None,
+    ) -> None:
         self._db = db
+        self._box = box
+        self._events_committed = events_committed
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[SqlUnitOfWork]:
         async with self._db.transaction() as session:
-            yield SqlUnitOfWork(session)
+            uow = SqlUnitOfWork(session, self._box)
+            yield uow
+            # Last, just before the commit: the events' lock is held only as long as that takes.
+            wrote_events = await uow.events.flush()
+        if wrote_events:
+            self._events_committed()
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[SqlUnitOfWork]:
         async with self._db.read() as session:
-            yield SqlUnitOfWork(session)
+            yield SqlUnitOfWork(session, self._box)

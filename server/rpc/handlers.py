@@ -1,7 +1,8 @@
 """What the call pipeline knows about a method, and how it swaps a handler's behaviour.
 
 Server-streaming behaviours come in two shapes (async generators, and coroutines that call
-`context.write`, such as the health servicer's Watch); a wrapper keeps the shape it was given.
+`context.write`, such as the health servicer's Watch); the pipeline's stream guard
+(server/rpc/streams.py) turns both into the second, so one wrapper fits every method.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """The call pipeline: what runs around every handler, as one coroutine per call.
 
 In order: the request id (taken or generated, echoed in the trailers) and the call's deadline →
-`grpc_server_started_total` → authentication against the method's policy → the handler → its
+`grpc_server_started_total` → authentication against the method's policy → (a streaming call:
+its stream budget and lifetime, server/rpc/streams.py) → the handler → its
 error mapped to a rich status (a bug: logged once, answered INTERNAL) → handled/duration metrics
 and the access line.
 
@@ -14,9 +15,8 @@ per-call state lives in locals and contextvars, never in the closure.
 
 from __future__ import annotations
 
-import inspect
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final, NoReturn
 
@@ -24,6 +24,7 @@ import grpc
 import grpc.aio
 import structlog
 
+from server.call_origin import origin_var
 from server.deadlines import set_deadline
 from server.domain import Principal
 from server.observability.metrics import GrpcMetrics, MethodMetrics
@@ -35,6 +36,7 @@ from server.rpc.access_log import (
 )
 from server.rpc.authentication import Authenticate, bearer_token, enforce
 from server.rpc.call_context import ServicerContext, principal_var, request_id_var
+from server.rpc.caller_address import ClientResolver
 from server.rpc.handlers import (
     CallInfo,
     Handler,
@@ -51,21 +53,31 @@ from server.rpc.status import (
     malformed_request,
     tolerant_request_deserializer,
 )
+from server.rpc.streams import StreamBudget
 
 # Probes call these every few seconds on every replica: their access lines are DEBUG, not INFO.
 QUIET_SERVICES: Final = frozenset({"grpc.health.v1.Health"})
 
 
 class _Call:
-    """One call's bookkeeping, from its start to its access line."""
+    """One call's bookkeeping, from its start to its access line; also its `CallOrigin`."""
 
-    __slots__ = ("code", "request_id", "started", "user")
+    __slots__ = ("clients", "code", "context", "request_id", "started", "user")
 
-    def __init__(self, request_id: str) -> None:
+    def __init__(self, request_id: str, context: ServicerContext, clients: ClientResolver) -> None:
         self.request_id = request_id
+        self.context = context
+        self.clients = clients
         self.started = time.perf_counter()
         self.code: grpc.StatusCode | None = None  # None: read from the context at the end
         self.user = ""
+
+    def client_ip(self) -> str:
+        # Resolved only when an event is recorded: reads pay nothing for it.
+        return self.clients.resolve(self.context).ip
+
+    def principal(self) -> Principal | None:
+        return principal_var.get()
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,9 +100,13 @@ class CallPipeline:
         access_log: AccessLog,
         authenticate: Authenticate,
         signup_enabled: bool,
+        streams: StreamBudget,
         logger: structlog.typing.FilteringBoundLogger,
+        clients: ClientResolver,
     ) -> None:
+        self._clients = clients
         self._metrics = metrics
+        self._streams = streams
         self._access_log = access_log
         self._authenticate = authenticate
         self._signup_enabled = signup_enabled
@@ -105,45 +121,30 @@ class CallPipeline:
             info.service in QUIET_SERVICES,
         )
         behavior = behavior_of(handler)
+        if handler.response_streaming:
+            # Long-lived: admitted against the stream budget and ended at its lifetime
+            # (server/rpc/streams.py). Keyed off the handler, so a new streaming RPC is covered.
+            behavior = self._streams.guard(behavior)
         public = method.public
         begin, admit, fail, end = self._begin, self._admit, self._fail, self._end
 
-        if inspect.isasyncgenfunction(behavior):
+        # One shape for every kind: a streaming behaviour is a coroutine by now (it writes).
+        async def run(request: Any, context: ServicerContext) -> Any:
+            call, authorization = begin(method, context)
+            try:
+                if request is UNPARSABLE:
+                    await abort_with(context, malformed_request())
+                if not public:
+                    await admit(method, call, authorization)
+                return await behavior(request, context)
+            except BaseException as error:  # noqa: BLE001 - fail() raises: abort or re-raise
+                await fail(method, call, context, error)
+            finally:
+                end(method, call, context)
 
-            async def stream(request: Any, context: ServicerContext) -> AsyncIterator[Any]:
-                call, authorization = begin(method, context)
-                try:
-                    if request is UNPARSABLE:
-                        await abort_with(context, malformed_request())
-                    if not public:
-                        await admit(method, call, authorization)
-                    async for response in behavior(request, context):
-                        yield response
-                except BaseException as error:  # noqa: BLE001 - fail() raises: abort or re-raise
-                    await fail(method, call, context, error)
-                finally:
-                    end(method, call, context)
-
-            wrapped = replace_behavior(handler, stream)
-        else:
-
-            async def unary(request: Any, context: ServicerContext) -> Any:
-                call, authorization = begin(method, context)
-                try:
-                    if request is UNPARSABLE:
-                        await abort_with(context, malformed_request())
-                    if not public:
-                        await admit(method, call, authorization)
-                    return await behavior(request, context)
-                except BaseException as error:  # noqa: BLE001 - fail() raises: abort or re-raise
-                    await fail(method, call, context, error)
-                finally:
-                    end(method, call, context)
-
-            serialized = returns_serialized(behavior)
-            wrapped = replace_behavior(
-                handler, unary, **({"response_serializer": None} if serialized else {})
-            )
+        # A method whose servicer answers with bytes it already serialized has no serializer.
+        serialized = {"response_serializer": None} if returns_serialized(behavior) else {}
+        wrapped = replace_behavior(handler, run, **serialized)
         return tolerant_request_deserializer(wrapped)
 
     def _begin(self, method: _Method, context: ServicerContext) -> tuple[_Call, str | None]:
@@ -154,9 +155,10 @@ class CallPipeline:
                 request_id = request_id or sane_request_id(value)
             elif key == "authorization" and authorization is None:
                 authorization = str(value)
-        call = _Call(request_id or new_request_id())
+        call = _Call(request_id or new_request_id(), context, self._clients)
         # Each call runs in its own task, so these values cannot leak into another call.
         request_id_var.set(call.request_id)
+        origin_var.set(call)
         set_deadline(context.time_remaining())
         # Echoed in the trailers: they travel with the status, where headers sent up front would
         # cost a separate write per call (about 15% of a warm call's server time, measured).
@@ -229,4 +231,4 @@ class PipelineRegistry:
         self._server.add_generic_rpc_handlers(
             (grpc.method_handlers_generic_handler(service, wrapped),)
         )
-        self._server.add_registered_method_handlers(service, wrapped)  # type: ignore[attr-defined]
+        self._server.add_registered_method_handlers(service, wrapped)

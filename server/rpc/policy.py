@@ -37,6 +37,7 @@ ADMIN_ONLY: Final = MethodPolicy(Access.ADMIN)
 _USERS = "/userservice.v1.UserService/"
 _AUTH = "/userservice.v1.AuthService/"
 _ACCOUNTS = "/userservice.v1.ServiceAccountService/"
+_EVENTS = "/userservice.v1.EventService/"
 
 POLICIES: Final[dict[str, MethodPolicy]] = {
     f"{_USERS}CreateUser": MethodPolicy(Access.SIGNUP, Scope.USERS_WRITE),
@@ -60,6 +61,8 @@ POLICIES: Final[dict[str, MethodPolicy]] = {
     f"{_ACCOUNTS}UpdateServiceAccount": ADMIN_ONLY,
     f"{_ACCOUNTS}RotateServiceAccountSecret": ADMIN_ONLY,
     f"{_ACCOUNTS}DeleteServiceAccount": ADMIN_ONLY,
+    f"{_EVENTS}WatchEvents": MethodPolicy(Access.ADMIN, Scope.EVENTS_READ),
+    f"{_EVENTS}ListEvents": MethodPolicy(Access.ADMIN, Scope.EVENTS_READ),
     "/grpc.health.v1.Health/Check": PUBLIC,
     "/grpc.health.v1.Health/Watch": PUBLIC,
     # Registered with the health service but not implemented by grpc's aio servicer; it stays

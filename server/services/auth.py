@@ -13,11 +13,14 @@ from server.cache.revocations import RevocationStore
 from server.clock import Clock
 from server.domain import (
     ClientInfo,
+    EventType,
+    Party,
     Principal,
     RefreshTokenRecord,
     RevokeReason,
     Role,
     Scope,
+    SessionEnd,
     SessionRecord,
     TokenIntrospection,
     TokenPair,
@@ -38,6 +41,7 @@ from server.security.tokens import (
     token_invalid,
 )
 from server.services.access import require_user
+from server.services.event_log import LoginRefusals, append_revoked, new_event
 from server.services.inputs import email_key, normalize_email, require_text
 from server.services.limits import Limits, rate_limited
 from server.services.unit_of_work import (
@@ -90,6 +94,7 @@ class AuthService:
         self._refresh_ttl = refresh_ttl
         self._reuse_grace = reuse_grace
         self._clock = clock
+        self._refusals = LoginRefusals(units, clock)
         self._log = structlog.get_logger("userservice.auth")
 
     async def login(self, email: str, password: str, client: ClientInfo) -> TokenPair:
@@ -102,14 +107,19 @@ class AuthService:
         # Admitted to the hashing pool first: a call refused for overload (HashingBusy) has
         # counted no attempt and looked up no account, so it says nothing about either.
         async with self._hasher.admitted() as hashing:  # a rehash is rare: not reserved
-            if wait := await self._limiter.reserve(attempt.checks):
-                raise rate_limited(wait)
+            admission = await self._limiter.admit(attempt.checks)
+            if admission.wait:
+                if admission.first_refusal:  # recorded once a window, not once an attempt
+                    await self._refusals.throttled(email)
+                raise rate_limited(admission.wait)
             async with self._units.read() as uow:
                 stored = await uow.users.get_by_email(email)
             if stored is None:
                 await hashing.verify_dummy(password)
+                await self._refusals.failed(None, "unknown_account")
                 raise invalid_credentials()
             if not await hashing.verify(stored.password_hash, password):
+                await self._refusals.failed(stored.user.id, "wrong_password")
                 raise invalid_credentials()
             await self._limits.succeeded(self._limiter, attempt)
             new_hash = (
@@ -120,6 +130,16 @@ class AuthService:
         return await self._start_session(stored.user.id, stored.password_hash, new_hash, client)
 
     async def _start_session(
+        self, user_id: uuid.UUID, verified_hash: str, new_hash: str | None, client: ClientInfo
+    ) -> TokenPair:
+        try:
+            return await self._session_for(user_id, verified_hash, new_hash, client)
+        except Unauthenticated as refused:  # its unit of work rolled back: recorded on its own
+            why = "disabled" if refused.reason == Reason.USER_DISABLED else "changed_meanwhile"
+            await self._refusals.failed(user_id, why)
+            raise
+
+    async def _session_for(
         self, user_id: uuid.UUID, verified_hash: str, new_hash: str | None, client: ClientInfo
     ) -> TokenPair:
         refresh_token = new_refresh_token()
@@ -144,6 +164,15 @@ class AuthService:
             )
             await uow.refresh_tokens.add(
                 refresh_token_hash(refresh_token), session_id=started.id, now=now
+            )
+            uow.events.append(
+                new_event(
+                    EventType.SESSION_CREATED,
+                    actor=Party.user(user_id),
+                    target=Party.user(user_id),
+                    now=now,
+                    data={"session_id": str(started.id)},
+                )
             )
         return self._pair(
             user_id, started.id, current.user.role, refresh_token, now, started.expires_at
@@ -181,7 +210,16 @@ class AuthService:
                 return self._pair(user.id, family.id, user.role, successor, now, family.expires_at)
             # RFC 9700 §4.14.2: a rotated token presented again means it leaked; end the whole
             # session, for the thief and the rightful holder alike.
-            await uow.sessions.revoke(family.id, reason=RevokeReason.REFRESH_TOKEN_REUSED, now=now)
+            if await uow.sessions.revoke(
+                family.id, reason=RevokeReason.REFRESH_TOKEN_REUSED, now=now
+            ):
+                append_revoked(
+                    uow.events,
+                    [family.id],
+                    user_id=family.user_id,
+                    why=SessionEnd.REUSE_DETECTED,
+                    now=now,
+                )
         await self._revocations.announce([family.id])
         self._log.warning("refresh token reused; session revoked", session_id=str(family.id))
         raise Unauthenticated(
@@ -245,7 +283,16 @@ class AuthService:
                     "refresh_token", "does not belong to the caller's session"
                 )
         async with self._units.transaction() as uow:
-            await uow.sessions.revoke(session_id, reason=RevokeReason.LOGOUT, now=self._clock())
+            now = self._clock()
+            if await uow.sessions.revoke(session_id, reason=RevokeReason.LOGOUT, now=now):
+                append_revoked(
+                    uow.events,
+                    [session_id],
+                    user_id=principal.user_id,
+                    why=SessionEnd.LOGOUT,
+                    actor=principal,
+                    now=now,
+                )
         await self._revocations.announce([session_id])
 
     async def authenticate(self, token: str) -> Principal:

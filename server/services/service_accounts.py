@@ -21,7 +21,9 @@ from server.cache.rate_limit import RateLimiter, ip_subject, subject_digest
 from server.clock import Clock
 from server.domain import (
     ClientInfo,
+    EventType,
     IssuedSecret,
+    Party,
     ServiceAccount,
     ServiceAccountChanges,
     ServiceAccountRecord,
@@ -35,6 +37,8 @@ from server.errors import (
     Unauthenticated,
 )
 from server.security.tokens import AccessTokenCodec
+from server.services.change_events import account_change_events
+from server.services.event_log import new_event
 from server.services.inputs import check_display_name, parse_id, require_text
 from server.services.limits import Limits, rate_limited
 from server.services.paging import PageTokens, keyset_page, page_size
@@ -92,12 +96,21 @@ class ServiceAccountService:
         granted = check_scopes(scopes, field="scopes")
         secret = secrets.token_urlsafe(32)
         async with self._units.transaction() as uow:
+            now = self._clock()
             account = await uow.service_accounts.add(
                 client_id=CLIENT_ID_PREFIX + secrets.token_urlsafe(16),
                 display_name=name,
                 scopes=granted,
                 secret_hash=secret_hash(secret),
-                now=self._clock(),
+                now=now,
+            )
+            uow.events.append(
+                new_event(
+                    EventType.SERVICE_ACCOUNT_CREATED,
+                    target=Party.service_account(account.id),
+                    now=now,
+                    data={"scopes": list(granted)},
+                )
             )
         return IssuedSecret(account, secret)
 
@@ -156,6 +169,8 @@ class ServiceAccountService:
             await uow.service_accounts.save(
                 dataclasses.replace(record, account=account, tokens_revoked_at=revoked_at)
             )
+            for event in account_change_events(before, account, now):
+                uow.events.append(event)
         return account
 
     async def rotate_service_account_secret(self, ref: str) -> IssuedSecret:
@@ -177,6 +192,13 @@ class ServiceAccountService:
                     tokens_revoked_at=record.tokens_revoked_at,
                 )
             )
+            uow.events.append(
+                new_event(
+                    EventType.SERVICE_ACCOUNT_SECRET_ROTATED,
+                    target=Party.service_account(account_id),
+                    now=now,
+                )
+            )
         return IssuedSecret(account, secret, expires)
 
     async def delete_service_account(self, ref: str, *, etag: str) -> None:
@@ -184,6 +206,13 @@ class ServiceAccountService:
         async with self._units.transaction() as uow:
             await _locked(uow.service_accounts, account_id, etag)
             await uow.service_accounts.delete(account_id)
+            uow.events.append(
+                new_event(
+                    EventType.SERVICE_ACCOUNT_DELETED,
+                    target=Party.service_account(account_id),
+                    now=self._clock(),
+                )
+            )
 
     # -- client credentials ----------------------------------------------------------------
 
@@ -212,6 +241,16 @@ class ServiceAccountService:
             # A token is refused when iat <= the mark (whole seconds): start after the mark.
             now = max(now, _whole_second(record.tokens_revoked_at) + dt.timedelta(seconds=1))
         issued = self._codec.issue(str(account.id), now=now, ttl=self._token_ttl, scopes=wanted)
+        async with self._units.transaction() as uow:
+            uow.events.append(
+                new_event(
+                    EventType.SERVICE_TOKEN_ISSUED,
+                    actor=Party.service_account(account.id),
+                    target=Party.service_account(account.id),
+                    now=self._clock(),
+                    data={"scopes": list(wanted)},
+                )
+            )
         return TokenPair(
             access_token=issued.token,
             access_expires_at=issued.expires_at,

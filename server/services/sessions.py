@@ -7,9 +7,10 @@ from collections.abc import Sequence
 
 from server.cache.revocations import RevocationStore
 from server.clock import Clock
-from server.domain import Principal, RevokeReason, Scope, SessionInfo
+from server.domain import Principal, RevokeReason, Scope, SessionEnd, SessionInfo
 from server.errors import NotFound, Reason
 from server.services.access import require_self_or_admin
+from server.services.event_log import append_revoked
 from server.services.inputs import parse_id, resolve_user_ref
 from server.services.paging import PageTokens, keyset_page, page_size
 from server.services.unit_of_work import UnitOfWorkFactory, UserRepository
@@ -55,7 +56,16 @@ class SessionService:
             if found is None or found.user_id is None or not _may_see(principal, found.user_id):
                 raise session_not_found()
             await self._require_may_act_on(uow.users, principal, found.user_id)
-            await uow.sessions.revoke(session_id, reason=RevokeReason.REVOKED, now=self._clock())
+            now = self._clock()
+            if await uow.sessions.revoke(session_id, reason=RevokeReason.REVOKED, now=now):
+                append_revoked(
+                    uow.events,
+                    [session_id],
+                    user_id=found.user_id,
+                    why=SessionEnd.REVOKE,
+                    actor=principal,
+                    now=now,
+                )
         await self._revocations.announce([session_id])
 
     async def revoke_all_sessions(self, ref: str, *, principal: Principal) -> None:
@@ -63,8 +73,15 @@ class SessionService:
         require_self_or_admin(principal, user_id, Scope.SESSIONS_REVOKE)
         async with self._units.transaction() as uow:
             await self._require_may_act_on(uow.users, principal, user_id)
-            revoked = await uow.sessions.revoke_all(
-                user_id, reason=RevokeReason.REVOKED, now=self._clock()
+            now = self._clock()
+            revoked = await uow.sessions.revoke_all(user_id, reason=RevokeReason.REVOKED, now=now)
+            append_revoked(
+                uow.events,
+                revoked,
+                user_id=user_id,
+                why=SessionEnd.REVOKE_ALL,
+                actor=principal,
+                now=now,
             )
         await self._revocations.announce(revoked)
 

@@ -17,7 +17,11 @@ from typing import Protocol
 
 from server.domain import (
     Cursor,
+    EndedSession,
+    Event,
+    EventFilter,
     IdempotencyRecord,
+    NewEvent,
     RefreshTokenRecord,
     RevokeReason,
     Role,
@@ -106,9 +110,9 @@ class SessionRepository(Protocol):
         """(session id, revoked at) of every session revoked at or after `since`."""
         ...
 
-    async def purge_expired(self, before: dt.datetime, *, limit: int) -> int:
+    async def purge_expired(self, before: dt.datetime, *, limit: int) -> Sequence[EndedSession]:
         """Deletes at most `limit` sessions that expired, or were revoked, before `before` (with
-        any refresh tokens they still have); how many it deleted."""
+        any refresh tokens they still have); the sessions it deleted."""
         ...
 
 
@@ -191,6 +195,30 @@ class IdempotencyRepository(Protocol):
         ...
 
 
+class EventRepository(Protocol):
+    def append(self, event: NewEvent) -> None:
+        """Records the event with this unit of work's changes: it is written when the unit
+        commits, and never if it rolls back."""
+        ...
+
+    async def after(self, cursor: int, *, types: frozenset[str], limit: int) -> Sequence[Event]:
+        """At most `limit` events with an id above `cursor` (of `types`, when given), in id order.
+        Every event with a smaller id than one returned is committed or never will be."""
+        ...
+
+    async def page(self, *, where: EventFilter, after: int | None, limit: int) -> Sequence[Event]:
+        """At most `limit` events matching `where`, after the cursor, in id order."""
+        ...
+
+    async def last_id(self) -> int:
+        """The id of the newest event (0 when there is none)."""
+        ...
+
+    async def purge_before(self, before: dt.datetime, *, limit: int) -> int:
+        """Deletes at most `limit` events recorded before `before`; how many it deleted."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One transaction's repositories: what they read is consistent, what they write is
     committed together or not at all."""
@@ -209,6 +237,9 @@ class UnitOfWork(Protocol):
 
     @property
     def idempotency(self) -> IdempotencyRepository: ...
+
+    @property
+    def events(self) -> EventRepository: ...
 
 
 class UnitOfWorkFactory(Protocol):

@@ -11,12 +11,16 @@ from server.cache.revocations import RevocationStore
 from server.cache.users import UserCache, decode_user, encode_user
 from server.clock import Clock, utc_now
 from server.domain import (
+    SYSTEM,
     ClientInfo,
     Cursor,
+    EventType,
+    Party,
     Principal,
     RevokeReason,
     Role,
     Scope,
+    SessionEnd,
     User,
     UserChanges,
     UserState,
@@ -25,6 +29,8 @@ from server.errors import AlreadyExists, PermissionDenied, Reason
 from server.security.password_policy import MAX_PASSWORD_LENGTH, PasswordPolicy
 from server.security.passwords import HashingSlot, PasswordHasher
 from server.services.access import require_self_or_admin, require_user
+from server.services.change_events import append_user_changes
+from server.services.event_log import append_revoked, new_event
 from server.services.idempotency import IdempotentRequest, recorded_answer
 from server.services.inputs import (
     check_display_name,
@@ -100,14 +106,23 @@ class UserService:
                 wait := await self._limiter.consume(self._limits.signup_ip, ip_subject(client.ip))
             ):
                 raise rate_limited(wait)
-            return await self._create(email, password, display_name, role, key, principal, hashing)
+            return await self._create(
+                email,
+                password,
+                display_name,
+                role,
+                key,
+                principal,
+                hashing,
+                actor=Party.of(principal),
+            )
 
     async def bootstrap_admin(self, *, email: str, password: str, display_name: str) -> User:
         """`userservice create-admin`: the first administrator, made by an operator at a shell."""
         email, display_name = normalize_email(email), check_display_name(display_name)
         async with self._hasher.admitted() as hashing:
             return await self._create(
-                email, password, display_name, Role.ADMIN, None, None, hashing
+                email, password, display_name, Role.ADMIN, None, None, hashing, actor=SYSTEM
             )
 
     async def _create(
@@ -119,6 +134,8 @@ class UserService:
         key: str | None,
         principal: Principal | None,
         hashing: HashingSlot,
+        *,
+        actor: Party,
     ) -> User:
         self._policy.check(password, email=email)
         caller = principal.subject if principal else "anonymous"
@@ -145,6 +162,15 @@ class UserService:
                 )
                 if request is not None:
                     await uow.idempotency.add(request.answered(encode_user(user), now))
+                uow.events.append(
+                    new_event(
+                        EventType.USER_CREATED,
+                        actor=actor,
+                        target=Party.user(user.id),
+                        now=now,
+                        data={"role": role.value},
+                    )
+                )
         except AlreadyExists:
             # A concurrent call with the same request_id committed first: answer as it did.
             if request is not None and (replay := await self._replay(request)):
@@ -248,6 +274,9 @@ class UserService:
                 revoked = await uow.sessions.revoke_all(
                     user_id, reason=RevokeReason.USER_CHANGED, now=now
                 )
+            append_user_changes(
+                uow.events, current, user, actor=principal, revoked=revoked, now=now
+            )
         await self._after_change(user_id, revoked, version=user.version)
         return user
 
@@ -272,10 +301,24 @@ class UserService:
         require_self_or_admin(principal, user_id, Scope.USERS_WRITE)
         async with self._units.transaction() as uow:
             await locked_user(uow.users, user_id, etag, principal)
+            now = self._clock()
             revoked = await uow.sessions.revoke_all(
-                user_id, reason=RevokeReason.USER_DELETED, now=self._clock()
+                user_id, reason=RevokeReason.USER_DELETED, now=now
             )
             await uow.users.delete(user_id)
+            append_revoked(
+                uow.events,
+                revoked,
+                user_id=user_id,
+                why=SessionEnd.USER_DELETED,
+                actor=principal,
+                now=now,
+            )
+            uow.events.append(
+                new_event(
+                    EventType.USER_DELETED, actor=principal, target=Party.user(user_id), now=now
+                )
+            )
         await self._after_change(user_id, revoked)
 
     async def change_password(
@@ -314,6 +357,22 @@ class UserService:
             )
             revoked = await uow.sessions.revoke_all(
                 user_id, reason=RevokeReason.PASSWORD_CHANGED, now=now, keep=principal.session_id
+            )
+            uow.events.append(
+                new_event(
+                    EventType.PASSWORD_CHANGED,
+                    actor=principal,
+                    target=Party.user(user_id),
+                    now=now,
+                )
+            )
+            append_revoked(
+                uow.events,
+                revoked,
+                user_id=user_id,
+                why=SessionEnd.PASSWORD_CHANGE,
+                actor=principal,
+                now=now,
             )
         await self._after_change(user_id, revoked, version=user.version + 1)
 

@@ -340,3 +340,32 @@ def test_concurrent_runs_take_turns_refreshing_so_the_session_survives(
     assert [run.returncode for run in runs] == [0] * 4, results
     sessions = judy.json("sessions", "list")["sessions"]
     assert len(sessions) == 1
+
+
+def test_an_admin_lists_and_watches_the_event_log(service: Service, tmp_path: Path) -> None:
+    root = admin(service, tmp_path)
+    erin = logged_in(service, tmp_path, "erin")
+    listed = root.json("events", "list", "--filter", 'type = "user.created"', "--all")
+    created = [e for e in listed["events"] if e["target"]["id"] == erin.json("whoami")["id"]]
+    assert [e["type"] for e in created] == ["user.created"]
+    cursor = created[0]["cursor"]
+
+    watched = root.run("events", "watch", "--after", cursor, "--count", "1", "--json")
+    assert watched.returncode == 0, watched.stderr
+    [line] = watched.stdout.splitlines()
+    first = json.loads(line)
+    assert first["type"] == "session.created"  # erin's login came next
+    assert int(first["cursor"]) > int(cursor)
+
+    table = root.run("events", "list", "--filter", f'target = "{first["target"]["id"]}"')
+    assert table.returncode == 0, table.stderr
+    assert table.stdout.splitlines()[0].split() == [
+        "CURSOR",
+        "TIME",
+        "TYPE",
+        "ACTOR",
+        "TARGET",
+        "DATA",
+    ]
+    refused = erin.run("events", "list")
+    assert refused.returncode == 4, refused.stderr

@@ -23,7 +23,9 @@ from server import errors
 from server.domain import Principal, Role
 from server.observability.metrics import GrpcMetrics
 from server.rpc.access_log import AccessLog
+from server.rpc.caller_address import ClientResolver
 from server.rpc.pipeline import CallPipeline, PipelineRegistry
+from server.rpc.streams import StreamBudget
 from tests.support.rich_errors import DETAILS_KEY, rich_error
 from tests.support.waiting import eventually
 from userservice.v1 import user_pb2, user_pb2_grpc
@@ -78,7 +80,11 @@ async def stub_channel(captured_log: CapturingLogger) -> AsyncIterator[grpc.aio.
         access_log=AccessLog(log, level="INFO", json_lines=False),
         authenticate=anyone,
         signup_enabled=False,
+        streams=StreamBudget(
+            total=10, per_peer=10, lifetime_seconds=60, clients=ClientResolver(())
+        ),
         logger=log,
+        clients=ClientResolver(()),
     )
     registry: Any = PipelineRegistry(server, pipeline)
     user_pb2_grpc.add_UserServiceServicer_to_server(FailingUserServicer(), registry)

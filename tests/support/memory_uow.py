@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from tests.support.memory_events import MemoryEvents
 from tests.support.memory_repositories import (
     MemoryIdempotency,
     MemoryRefreshTokens,
@@ -29,6 +30,7 @@ class MemoryUnitOfWork:
         self.refresh_tokens = MemoryRefreshTokens(state)
         self.service_accounts = MemoryServiceAccounts(state)
         self.idempotency = MemoryIdempotency(state)
+        self.events = MemoryEvents(state)
 
 
 class MemoryUnitOfWorkFactory:

@@ -80,15 +80,29 @@ def limits() -> Limits:
     )
 
 
-@asynccontextmanager
-async def services_in_memory(
-    keys_dir: Path, *, limits_used: Limits | None = None
-) -> AsyncIterator[InMemoryServices]:
-    """`limits_used`: the brute-force limits, when a test needs other than `limits()`."""
-    units, clock = MemoryUnitOfWorkFactory(), FakeClock()
+@dataclass
+class RedisStores:
+    """The Redis-backed stores the services use, over the in-process store `memory://` uses."""
+
+    redis: Any
+    revocations: RevocationStore
+    users: UserCache
+    limiter: RateLimiter
+
+    async def close(self) -> None:
+        await self.users.close()
+        await self.revocations.close()
+        await self.redis.aclose()
+
+
+def token_codec(keys_dir: Path, clock: FakeClock) -> AccessTokenCodec:
+    """A real signing key, written to `keys_dir`, and the codec that signs with it."""
     generate_key(keys_dir, SigningAlgorithm.EDDSA, now=clock())
     keys = load_key_set(keys_dir, SigningAlgorithm.EDDSA, access_token_ttl=ACCESS_TTL, now=clock())
-    codec = AccessTokenCodec(keys, issuer="userservice-test", audience="userservice-test")
+    return AccessTokenCodec(keys, issuer="userservice-test", audience="userservice-test")
+
+
+def redis_stores(units: MemoryUnitOfWorkFactory) -> RedisStores:
     fake: Any = FakeAsyncRedis()
     redis_keys, guard = RedisKeys("unit:"), RedisGuard(timeout_seconds=1.0)
 
@@ -108,50 +122,71 @@ async def services_in_memory(
         fake, redis_keys, guard, replica, retention=ACCESS_TTL, recent_revocations=recent
     )
     cache = UserCache(fake, redis_keys, guard, replica)
-    limiter, page_tokens = RateLimiter(fake, redis_keys, guard), PageTokens(b"unit-test secret")
+    return RedisStores(fake, revocations, cache, RateLimiter(fake, redis_keys, guard))
+
+
+def build_services(
+    units: MemoryUnitOfWorkFactory,
+    clock: FakeClock,
+    codec: AccessTokenCodec,
+    stores: RedisStores,
+    hasher: PasswordHasher,
+    limits_used: Limits | None,
+) -> InMemoryServices:
+    """The services, constructed by keyword as server/wiring.py constructs them."""
+    page_tokens = PageTokens(b"unit-test secret")
+    users = UserService(
+        units=units,
+        hasher=hasher,
+        policy=PasswordPolicy(min_length=8),
+        cache=stores.users,
+        revocations=stores.revocations,
+        limiter=stores.limiter,
+        limits=limits_used or limits(),
+        page_tokens=page_tokens,
+        fingerprint_key=b"unit-test fingerprint key",
+        clock=clock,
+    )
+    service_accounts = ServiceAccountService(
+        units=units,
+        codec=codec,
+        limiter=stores.limiter,
+        limits=limits_used or limits(),
+        page_tokens=page_tokens,
+        token_ttl=ACCESS_TTL,
+        secret_grace=dt.timedelta(hours=1),
+        clock=clock,
+    )
+    auth = AuthService(
+        units=units,
+        hasher=hasher,
+        codec=codec,
+        verifier=CachingTokenVerifier(codec, max_entries=100),
+        revocations=stores.revocations,
+        limiter=stores.limiter,
+        limits=limits_used or limits(),
+        access_ttl=ACCESS_TTL,
+        refresh_ttl=REFRESH_TTL,
+        reuse_grace=REUSE_GRACE,
+        clock=clock,
+        service_token_live=service_accounts.token_live,
+    )
+    return InMemoryServices(
+        units, clock, users, auth, service_accounts, stores.revocations, hasher, page_tokens
+    )
+
+
+@asynccontextmanager
+async def services_in_memory(
+    keys_dir: Path, *, limits_used: Limits | None = None
+) -> AsyncIterator[InMemoryServices]:
+    """`limits_used`: the brute-force limits, when a test needs other than `limits()`."""
+    units, clock = MemoryUnitOfWorkFactory(), FakeClock()
+    codec = token_codec(keys_dir, clock)
+    stores = redis_stores(units)
     with ThreadPoolExecutor(max_workers=1) as pool:
         hasher = PasswordHasher(executor=pool, **TINY_ARGON2)
-        users = UserService(
-            units=units,
-            hasher=hasher,
-            policy=PasswordPolicy(min_length=8),
-            cache=cache,
-            revocations=revocations,
-            limiter=limiter,
-            limits=limits_used or limits(),
-            page_tokens=page_tokens,
-            fingerprint_key=b"unit-test fingerprint key",
-            clock=clock,
-        )
-        service_accounts = ServiceAccountService(
-            units=units,
-            codec=codec,
-            limiter=limiter,
-            limits=limits_used or limits(),
-            page_tokens=page_tokens,
-            token_ttl=ACCESS_TTL,
-            secret_grace=dt.timedelta(hours=1),
-            clock=clock,
-        )
-        auth = AuthService(
-            units=units,
-            hasher=hasher,
-            codec=codec,
-            verifier=CachingTokenVerifier(codec, max_entries=100),
-            revocations=revocations,
-            limiter=limiter,
-            limits=limits_used or limits(),
-            access_ttl=ACCESS_TTL,
-            refresh_ttl=REFRESH_TTL,
-            reuse_grace=REUSE_GRACE,
-            clock=clock,
-            service_token_live=service_accounts.token_live,
-        )
         try:
-            yield InMemoryServices(
-                units, clock, users, auth, service_accounts, revocations, hasher, page_tokens
-            )
+            yield build_services(units, clock, codec, stores, hasher, limits_used)
         finally:
-            await cache.close()
-            await revocations.close()
-            await fake.aclose()
+            await stores.close()

@@ -8,13 +8,14 @@ from grpc_health.v1 import health_pb2
 from grpc_reflection.v1alpha import reflection_pb2
 
 from server.rpc.policy import ADMIN_ONLY, POLICIES, policy_for
-from userservice.v1 import auth_pb2, service_account_pb2, user_pb2
+from userservice.v1 import auth_pb2, events_pb2, service_account_pb2, user_pb2
 
 # Every service the server registers, by the generated module that describes it.
 SERVED = (
     (user_pb2.DESCRIPTOR, "UserService"),
     (auth_pb2.DESCRIPTOR, "AuthService"),
     (service_account_pb2.DESCRIPTOR, "ServiceAccountService"),
+    (events_pb2.DESCRIPTOR, "EventService"),
     (health_pb2.DESCRIPTOR, "Health"),
     (reflection_pb2.DESCRIPTOR, "ServerReflection"),
 )
@@ -30,7 +31,7 @@ def served_methods() -> set[str]:
 
 def test_every_userservice_proto_service_is_served() -> None:
     files: tuple[FileDescriptor, ...] = (user_pb2.DESCRIPTOR, auth_pb2.DESCRIPTOR)
-    files += (service_account_pb2.DESCRIPTOR,)
+    files += (service_account_pb2.DESCRIPTOR, events_pb2.DESCRIPTOR)
     in_protos = {service for file in files for service in file.services_by_name}
     assert in_protos == {name for file, name in SERVED if file in files}
 

@@ -32,7 +32,7 @@ def test_the_readme_shows_the_example_file_verbatim() -> None:
 def test_the_readme_example_passes_mypy_strict(tmp_path: Path) -> None:
     env = {
         **os.environ,
-        "MYPYPATH": os.pathsep.join([str(ROOT / "generated"), str(ROOT / "clients")]),
+        "MYPYPATH": os.pathsep.join([str(ROOT / "clients" / "generated"), str(ROOT / "clients")]),
     }
     done = subprocess.run(
         [

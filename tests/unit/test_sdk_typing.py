@@ -24,7 +24,7 @@ def mypy(file: Path, cache_dir: Path) -> tuple[int, str]:
     """Exit status and output of mypy --strict on one consumer file, with the project config."""
     env = {
         **os.environ,
-        "MYPYPATH": os.pathsep.join([str(ROOT / "generated"), str(ROOT / "clients")]),
+        "MYPYPATH": os.pathsep.join([str(ROOT / "clients" / "generated"), str(ROOT / "clients")]),
     }
     # A cache of its own: another mypy run in the tree must not race this one on .mypy_cache.
     command = [

@@ -8,9 +8,10 @@ one and an absent one leaves it alone.
 from __future__ import annotations
 
 import argparse
+from importlib import metadata
 from pathlib import Path
 
-from userservice_client.cli import account_commands, user_commands
+from userservice_client.cli import account_commands, event_commands, user_commands
 from userservice_client.cli.context import Command, Run
 from userservice_client.cli.login_state import Access
 from userservice_client.cli.options import ADDRESS_ENV, DEFAULT_ADDRESS, DEFAULT_TIMEOUT_SECONDS
@@ -147,14 +148,51 @@ def _add_sessions(commands: argparse._SubParsersAction[argparse.ArgumentParser])
     revoke_all.add_argument("user", nargs="?", default="me", metavar="USER|me")
 
 
+def _version() -> str:
+    """The installed distribution's version (clients/pyproject.toml)."""
+    try:
+        return metadata.version("userservice-client")
+    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
+
+
+def _add_events(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    events = commands.add_parser("events", help="follow and query the event log (admins)")
+    sub = events.add_subparsers(dest="events_command", required=True, metavar="COMMAND")
+    watch = _command(
+        sub,
+        "watch",
+        event_commands.watch,
+        Access.REQUIRED,
+        "follow the event log (Ctrl-C stops); holds the saved login's lock while it runs, so "
+        "give a long watch a --token-file of its own",
+    )
+    watch.add_argument(
+        "--after", help="a cursor: start after that event (default: the oldest; `now`: new only)"
+    )
+    watch.add_argument(
+        "--type", action="append", metavar="TYPE", help="only this type (repeatable)"
+    )
+    watch.add_argument("--count", type=page_size, default=0, help="stop after this many")
+    listing = _command(
+        sub, "list", event_commands.list_events, Access.REQUIRED, "query the event log"
+    )
+    listing.add_argument("--filter", help='e.g. \'type = "login.failed" AND target = "<id>"\'')
+    listing.add_argument("--page-size", type=page_size, default=0)
+    listing.add_argument("--page-token", help="the page after the one that named this token")
+    listing.add_argument("--all", action="store_true", help="every page")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The parser; a parsed command line has `command`, a `Command`."""
     parser = argparse.ArgumentParser(
         prog="userservice-client",
-        description="Use userservice from the command line: log in, manage users and sessions.",
+        description="Use userservice from the command line: log in, manage users and sessions, "
+        "follow events.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     add_global_options(parser, top_level=True)
     commands = parser.add_subparsers(dest="command_name", required=True, metavar="COMMAND")
     login = _command(
@@ -171,6 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     _command(commands, "whoami", account_commands.whoami, Access.REQUIRED, "show yourself")
     _add_users(commands)
     _add_sessions(commands)
+    _add_events(commands)
     _command(commands, "keys", account_commands.keys, Access.PUBLIC, "the token signing keys")
     return parser
 
