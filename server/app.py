@@ -33,6 +33,7 @@ from server.cache.revocations import RevocationStore
 from server.cache.users import UserCache
 from server.clock import utc_now
 from server.config import Settings
+from server.observability.hashing_metrics import register_hashing_metrics
 from server.observability.health import HealthReporter
 from server.observability.metrics import (
     DependencyState,
@@ -45,6 +46,7 @@ from server.observability.stream_metrics import register_stream_metrics
 from server.repositories import migrations
 from server.repositories.database import Database, create_engine
 from server.repositories.unit_of_work import SqlUnitOfWorkFactory
+from server.security.hashing_admission import HashingAdmission
 from server.security.keys import CLOCK_LEEWAY, generate_key, load_key_set
 from server.security.passwords import PasswordHasher, lower_thread_priority, usable_cpus
 from server.security.sealing import SecretBox, event_secret_key
@@ -182,8 +184,9 @@ async def built_services(
     """Adapters, the hashing pool and the services (no server): shared by serve and the CLI."""
     adapters = build_adapters(settings, engine, redis)
     # Password hashing is CPU-bound and releases the GIL: one thread per core.
+    threads = settings.hashing_threads or usable_cpus()
     with ThreadPoolExecutor(
-        max_workers=settings.hashing_threads or usable_cpus(),
+        max_workers=threads,
         thread_name_prefix="argon2",
         initializer=lower_thread_priority,
     ) as pool:
@@ -192,6 +195,11 @@ async def built_services(
             time_cost=settings.argon2_time_cost,
             parallelism=settings.argon2_parallelism,
             executor=pool,
+        )
+        hasher.admission = HashingAdmission(
+            threads=threads,
+            queue=threads * settings.hashing_queue_per_thread,
+            initial_hash_seconds=hasher.first_hash_seconds,
         )
         try:
             yield build_services(settings, adapters, hasher)
@@ -264,6 +272,8 @@ async def running_application(
         stack.push_async_callback(cancel_and_wait, purge)
 
         register_dependency_metrics(metrics.registry, dependency_state(services))
+        if services.hasher.admission is not None:
+            register_hashing_metrics(metrics.registry, services.hasher.admission)
         listener = None
         if settings.metrics_port:
             listener = metrics_listener(settings, metrics)

@@ -145,6 +145,14 @@ class Settings(BaseSettings):
         description="Threads hashing passwords; 0 means one per CPU this process may run on "
         "(set it to the container's CPU limit when that is lower).",
     )
+    hashing_queue_per_thread: int = Field(
+        8,
+        ge=0,
+        description="Calls that may wait for a hashing thread, per thread (8: about a quarter "
+        "second of waiting at 30 ms a hash); past them, or when a call's deadline would pass in "
+        "the queue, Login, CreateUser, ChangePassword and an email change answer "
+        "RESOURCE_EXHAUSTED `PASSWORD_HASHING_BUSY` with RetryInfo at once.",
+    )
     login_failures_per_account_and_ip: int = Field(
         10,
         ge=1,
