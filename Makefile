@@ -7,24 +7,31 @@ STAMP := $(VENV)/.installed
 BUF_VERSION := 1.75.0
 BUF := .tools/node_modules/.bin/buf
 
-.PHONY: run test lint fmt proto proto-check buf-lint buf-breaking bench bench-growth clean
+.PHONY: run test test-all lint fmt proto proto-check buf-lint buf-breaking bench bench-growth clean
 
 # Two distributions, both editable: the client (stubs, SDK, CLI) from clients/, then the server,
 # which depends on it by name; naming both in one install lets pip take the local client.
 $(STAMP): pyproject.toml clients/pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+		|| { echo "userservice needs Python >= 3.11; $(PYTHON) is older (set PYTHON=python3.11)" >&2; exit 1; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "==> installing userservice and its tools into $(VENV) (about 1.5 min the first time)"
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	@# grpc-stubs (replaced by types-grpcio) writes the same grpc-stubs/ directory: remove both,
 	@# then the install below puts types-grpcio back whole.
 	@if $(BIN)/python -m pip show --quiet grpc-stubs 2>/dev/null; then \
 		$(BIN)/python -m pip uninstall --quiet --yes grpc-stubs types-grpcio; fi
-	$(BIN)/python -m pip install --quiet -e ./clients -e '.[dev]'
+	$(BIN)/python -m pip install --progress-bar on -e ./clients -e '.[dev]'
 	@touch $(STAMP)
+	@echo "==> installed; put the tools on your PATH with: source $(VENV)/bin/activate"
 
 run: $(STAMP) ## start the service on the embedded default (SQLite + in-process store)
 	$(BIN)/userservice serve
 
-test: $(STAMP) ## run the whole test suite
+test: $(STAMP) ## the suite without the tests marked slow
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+test-all: $(STAMP) ## the whole suite, slow tests included (what CI runs)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP) proto-check buf-lint buf-breaking ## ruff, mypy --strict, import contracts, proto drift, buf lint and breaking, hadolint

@@ -10,9 +10,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from server.config import Settings
 
+HEADER = ["| setting | default | meaning |", "| --- | --- | --- |"]
+
 
 def rows() -> list[str]:
-    lines = []
+    lines = list(HEADER)
     for name, field in Settings.model_fields.items():
         default = field.default_factory() if field.default_factory else field.default  # type: ignore[call-arg]
         if isinstance(default, enum.Enum):

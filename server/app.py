@@ -30,7 +30,7 @@ from server.cache.event_signal import EventSignal
 from server.cache.guard import RedisGuard
 from server.cache.keys import RedisKeys
 from server.cache.rate_limit import RateLimiter
-from server.cache.replica import LocalReplica
+from server.cache.replica import POLL_OVERLAP, LocalReplica
 from server.cache.revocations import RevocationStore
 from server.cache.users import UserCache
 from server.clock import utc_now
@@ -38,6 +38,7 @@ from server.config import Settings
 from server.exports import dependency_state, domain_counts, key_publication
 from server.http_listener import HttpListener, listener_app, start_http_listener
 from server.observability.domain_metrics import register_domain_metrics
+from server.observability.hashing_metrics import register_hashing_metrics
 from server.observability.health import HealthReporter
 from server.observability.metrics import GrpcMetrics, register_dependency_metrics
 from server.observability.spans import (
@@ -49,15 +50,17 @@ from server.observability.stream_metrics import register_stream_metrics
 from server.repositories import migrations
 from server.repositories.database import Database, create_engine
 from server.repositories.unit_of_work import SqlUnitOfWorkFactory
+from server.security.hashing_admission import HashingAdmission
 from server.security.keys import CLOCK_LEEWAY, generate_key, load_key_set
 from server.security.passwords import PasswordHasher, lower_thread_priority, usable_cpus
 from server.security.sealing import SecretBox, event_secret_key
 from server.security.tokens import AccessTokenCodec
 from server.services.maintenance import purge_periodically
 from server.serving import APPLICATION_SERVICES, USER_SERVICE, build_server, stream_budget
+from server.startup_failures import CannotStart, describe_database, describe_redis
 from server.tasks import cancel_and_wait
 from server.tls import server_credentials
-from server.transport import bind
+from server.transport import bind, listen_address
 from server.wiring import Adapters, Services, build_services, page_token_secret
 
 if TYPE_CHECKING:  # OpenTelemetry is imported only when tracing is on
@@ -96,13 +99,19 @@ async def readiness_problem(engine: AsyncEngine) -> str | None:
 @contextlib.asynccontextmanager
 async def connected(settings: Settings) -> AsyncIterator[tuple[AsyncEngine, Redis]]:
     """The engine (the schema migrated to head in development) and the Redis client."""
+    log: structlog.typing.FilteringBoundLogger = structlog.get_logger("userservice")
     async with AsyncExitStack() as stack:
         engine = create_engine(settings)
         stack.push_async_callback(engine.dispose)
-        if settings.should_migrate_on_start:
-            await migrations.upgrade_to_head(engine)
+        done, reachable = await migrations.prepare_schema(
+            engine, migrate=settings.should_migrate_on_start
+        )
+        (log.info if reachable else log.warning)(
+            "database", database=describe_database(settings), migrations=done
+        )
         redis = create_redis(settings)
         stack.push_async_callback(redis.aclose)
+        log.info("redis", store=describe_redis(settings), key_prefix=settings.redis_key_prefix)
         yield engine, redis
 
 
@@ -113,8 +122,12 @@ def build_adapters(
     `spans` opens the child spans of database and Redis work when tracing is on."""
     access_ttl = dt.timedelta(seconds=settings.access_token_ttl_seconds)
     now = utc_now()
+    log: structlog.typing.FilteringBoundLogger = structlog.get_logger("userservice")
     if not settings.is_production and not any(settings.keys_dir.glob("*.pem")):
-        generate_key(settings.keys_dir, settings.jwt_algorithm, now=now)
+        path = generate_key(settings.keys_dir, settings.jwt_algorithm, now=now)
+        log.info("signing key generated", path=str(path.resolve()))
+    else:
+        log.info("signing keys", directory=str(settings.keys_dir.resolve()))
     keys = load_key_set(
         settings.keys_dir,
         settings.jwt_algorithm,
@@ -134,6 +147,12 @@ def build_adapters(
         async with units.read() as uow:
             return await uow.sessions.revoked_since(since)
 
+    async def recent_user_changes(since: dt.datetime) -> Sequence[tuple[uuid.UUID, int | None]]:
+        async with units.read() as uow:
+            changed = await uow.events.users_changed_since(since)
+            versions = await uow.users.versions(changed)
+        return [(user_id, versions.get(user_id)) for user_id in changed]
+
     # Started by the server (running_application); the CLI never goes live and asks Redis.
     replica = LocalReplica(
         redis,
@@ -144,6 +163,8 @@ def build_adapters(
         user_ttl_seconds=settings.user_cache_ttl_seconds,
         poll_seconds=settings.revocation_poll_seconds,
         events_appended=event_signal.wake,
+        recent_user_changes=recent_user_changes,
+        user_floor_seconds=settings.user_cache_redis_ttl_seconds + POLL_OVERLAP.total_seconds(),
     )
     revocations = RevocationStore(
         redis,
@@ -177,8 +198,9 @@ async def built_services(
     """Adapters, the hashing pool and the services (no server): shared by serve and the CLI."""
     adapters = build_adapters(settings, engine, redis, spans)
     # Password hashing is CPU-bound and releases the GIL: one thread per core.
+    threads = settings.hashing_threads or usable_cpus()
     with ThreadPoolExecutor(
-        max_workers=settings.hashing_threads or usable_cpus(),
+        max_workers=threads,
         thread_name_prefix="argon2",
         initializer=lower_thread_priority,
     ) as pool:
@@ -187,6 +209,11 @@ async def built_services(
             time_cost=settings.argon2_time_cost,
             parallelism=settings.argon2_parallelism,
             executor=pool,
+        )
+        hasher.admission = HashingAdmission(
+            threads=threads,
+            queue=threads * settings.hashing_queue_per_thread,
+            initial_hash_seconds=hasher.first_hash_seconds,
         )
         try:
             yield build_services(settings, adapters, hasher)
@@ -219,6 +246,19 @@ def configured_tracing() -> Tracing | None:
             "is not installed: pip install 'userservice[tracing]' (or set OTEL_SDK_DISABLED=true)"
         ) from exc
     return tracing_from_environment(os.environ)
+
+
+def http_listener(settings: Settings, metrics: GrpcMetrics, services: Services) -> HttpListener:
+    """The HTTP port: metrics, and the keys for consumers that fetch them over HTTP."""
+    address = listen_address(settings.metrics_host, settings.metrics_port)
+    app = listener_app(metrics.registry, key_publication(settings, services))
+    try:
+        return start_http_listener(app, settings.metrics_host, settings.metrics_port)
+    except OSError as exc:
+        raise CannotStart(
+            f"USERSERVICE_METRICS_PORT: cannot listen on {address} for metrics "
+            f"({exc.strerror}); choose another port, or 0 to turn the metrics listener off"
+        ) from exc
 
 
 @contextlib.asynccontextmanager
@@ -260,10 +300,11 @@ async def running_application(
 
         register_dependency_metrics(metrics.registry, dependency_state(services))
         register_domain_metrics(metrics.registry, domain_counts(services))
+        if services.hasher.admission is not None:
+            register_hashing_metrics(metrics.registry, services.hasher.admission)
         listener = None
         if settings.metrics_port:
-            http_app = listener_app(metrics.registry, key_publication(settings, services))
-            listener = start_http_listener(http_app, settings.metrics_host, settings.metrics_port)
+            listener = http_listener(settings, metrics, services)
             stack.callback(listener.close)
 
         health = HealthReporter(
@@ -290,7 +331,7 @@ async def running_application(
         credentials = server_credentials(
             settings.tls_cert_file, settings.tls_key_file, settings.tls_client_ca_file
         )
-        port = bind(server, f"{settings.host}:{settings.port}", credentials)
+        port = bind(server, listen_address(settings.host, settings.port), credentials)
         await server.start()
         app = Application(
             settings, server, port, health, engine, redis, services, metrics, listener
@@ -316,7 +357,7 @@ async def running_application(
         await health.start()
         log.info(
             "listening",
-            address=f"{settings.host}:{port}",
+            address=listen_address(settings.host, port),
             port=port,
             metrics_port=app.metrics_port,
             environment=settings.environment.value,

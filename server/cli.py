@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
+from typing import NoReturn
 
 import grpc
 import grpc.aio
@@ -26,6 +27,7 @@ from server.repositories import migrations
 from server.repositories.database import create_engine
 from server.runner import run_loop, serve, serve_workers
 from server.security.keys import generate_key
+from server.startup_failures import report
 from server.tls import channel_credentials
 from server.wiring import Services
 
@@ -73,6 +75,10 @@ def _migrate(_args: argparse.Namespace) -> int:
         try:
             await migrations.upgrade_to_head(engine)
             print(f"schema at {await migrations.current_revision(engine)}")
+        except Exception as exc:  # an operator's problem is one line; a bug keeps its trace
+            if (status := report(exc, settings)) is None:
+                raise
+            return status
         finally:
             await engine.dispose()
         return 0
@@ -125,11 +131,25 @@ def _read_password(env_name: str) -> str:
     if password := os.environ.get(env_name):
         return password
     if sys.stdin.isatty():
-        first = getpass.getpass("Password: ")
-        if first != getpass.getpass("Again: "):
-            raise SystemExit("userservice: the passwords differ")
+        try:
+            first = getpass.getpass("Password: ")
+            again = getpass.getpass("Again: ")
+        except EOFError:  # Ctrl-D at the prompt
+            if sys.stderr.isatty():
+                print(file=sys.stderr)  # end the prompt's line
+            _exit_with(2, f"no password given: type it, pipe it on stdin or set {env_name}")
+        if first != again:
+            _exit_with(2, "the passwords differ")
         return first
-    return sys.stdin.readline().rstrip("\r\n")
+    line = sys.stdin.readline()
+    if not line:
+        _exit_with(2, f"no password given: pipe it on stdin or set {env_name}")
+    return line.rstrip("\r\n")
+
+
+def _exit_with(status: int, message: str) -> NoReturn:
+    print(f"userservice: {message}", file=sys.stderr)
+    raise SystemExit(status)
 
 
 def _create_admin(args: argparse.Namespace) -> int:

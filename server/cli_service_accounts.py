@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from server.cli_offline import run_offline
 from server.config import Settings
@@ -18,10 +18,26 @@ from server.wiring import Services
 Command = Callable[[Services, argparse.Namespace], Awaitable[None]]
 
 
-def _describe(account: ServiceAccount) -> str:
+HEADERS = ("ID", "CLIENT ID", "STATE", "SCOPES", "NAME")
+
+
+def _row(account: ServiceAccount) -> tuple[str, ...]:
     scopes = ",".join(account.scopes) or "-"
-    fields = (str(account.id), account.client_id, account.state.value, scopes, account.display_name)
-    return "  ".join(fields)
+    return (str(account.id), account.client_id, account.state.value, scopes, account.display_name)
+
+
+def _table(rows: Sequence[Sequence[str]]) -> str:
+    """Left-aligned columns, two spaces apart, under a header (like `userservice-client`'s)."""
+    table = [HEADERS, *rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(HEADERS))]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in table
+    )
+
+
+def _describe(account: ServiceAccount) -> str:
+    return _table([_row(account)])
 
 
 def _print_secret(issued: IssuedSecret) -> None:
@@ -43,13 +59,13 @@ async def _create(services: Services, args: argparse.Namespace) -> None:
 
 
 async def _list(services: Services, args: argparse.Namespace) -> None:
-    token = ""
+    token, rows = "", list[tuple[str, ...]]()
     while True:
         accounts, token = await services.service_accounts.list_service_accounts(size=0, token=token)
-        for account in accounts:
-            print(_describe(account))
+        rows.extend(_row(account) for account in accounts)
         if not token:
-            return
+            break
+    print(_table(rows))
 
 
 async def _rotate(services: Services, args: argparse.Namespace) -> None:

@@ -10,7 +10,7 @@ import enum
 from pathlib import Path
 from typing import Annotated, Self
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MEMORY_REDIS_URL = "memory://"
@@ -43,6 +43,10 @@ class SigningAlgorithm(enum.StrEnum):
 Seconds = Annotated[float, Field(gt=0)]
 
 
+def _in_production(info: ValidationInfo) -> bool:
+    return info.data.get("environment") is Environment.PRODUCTION
+
+
 class Settings(BaseSettings):
     """userservice configuration. Field docs are the README's configuration table."""
 
@@ -62,6 +66,7 @@ class Settings(BaseSettings):
     port: int = Field(50051, ge=0, le=65535, description="gRPC port; 0 picks a free one.")
     database_url: str = Field(
         DEFAULT_DATABASE_URL,
+        validate_default=True,
         description="SQLAlchemy async URL: postgresql+asyncpg://… or sqlite+aiosqlite:///path.",
     )
     database_pool_size: int = Field(10, ge=1, description="PostgreSQL connections kept open.")
@@ -71,6 +76,7 @@ class Settings(BaseSettings):
     )
     redis_url: str = Field(
         MEMORY_REDIS_URL,
+        validate_default=True,
         description="redis://host:port/db, rediss:// for TLS, or memory:// (in-process store).",
     )
     redis_key_prefix: str = Field(
@@ -102,6 +108,7 @@ class Settings(BaseSettings):
     signup_enabled: bool = Field(True, description="Anyone may CreateUser; else admins only.")
     keys_dir: Path = Field(
         Path("var/keys"),
+        validate_default=True,
         description="Directory of PEM signing keys (<kid>.pem); the newest active one signs.",
     )
     jwt_algorithm: SigningAlgorithm = Field(
@@ -124,6 +131,7 @@ class Settings(BaseSettings):
     )
     page_token_secret: SecretStr | None = Field(
         None,
+        validate_default=True,
         description="HMAC key for page tokens (≥ 32 chars); required in production "
         "(development derives one from the database URL).",
     )
@@ -154,6 +162,14 @@ class Settings(BaseSettings):
         ge=0,
         description="Threads hashing passwords; 0 means one per CPU this process may run on "
         "(set it to the container's CPU limit when that is lower).",
+    )
+    hashing_queue_per_thread: int = Field(
+        8,
+        ge=0,
+        description="Calls that may wait for a hashing thread, per thread (8: about a quarter "
+        "second of waiting at 30 ms a hash); past them, or when a call's deadline would pass in "
+        "the queue, Login, CreateUser, ChangePassword and an email change answer "
+        "RESOURCE_EXHAUSTED `PASSWORD_HASHING_BUSY` with RetryInfo at once.",
     )
     login_failures_per_account_and_ip: int = Field(
         10,
@@ -327,33 +343,51 @@ class Settings(BaseSettings):
             raise ValueError("USERSERVICE_TLS_CLIENT_CA_FILE needs USERSERVICE_TLS_CERT_FILE")
         return self
 
-    @model_validator(mode="after")
-    def _production_refuses_embedded_defaults(self) -> Self:
-        if self.environment is not Environment.PRODUCTION:
-            return self
-        if self.uses_sqlite:
+    # Production refuses the embedded defaults. Each check is a validator of its own field (they
+    # run on defaults too: validate_default), so one start reports every refusal at once, along
+    # with any other invalid setting. `environment` is declared first, so it is in `info.data`.
+    @field_validator("database_url")
+    @classmethod
+    def _production_database(cls, value: str, info: ValidationInfo) -> str:
+        if _in_production(info) and value.startswith("sqlite"):
             raise ValueError(
                 "USERSERVICE_DATABASE_URL: SQLite is for development; production needs "
                 "postgresql+asyncpg://"
             )
-        if self.uses_memory_redis:
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _production_redis(cls, value: str, info: ValidationInfo) -> str:
+        if _in_production(info) and value.startswith(MEMORY_REDIS_URL):
             raise ValueError(
                 "USERSERVICE_REDIS_URL: memory:// is for development; production needs redis://"
             )
-        secret = self.page_token_secret
-        if secret is None:
+        return value
+
+    @field_validator("page_token_secret")
+    @classmethod
+    def _production_secret(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        if not _in_production(info):
+            return value
+        if value is None:
             raise ValueError("USERSERVICE_PAGE_TOKEN_SECRET: required in production")
-        value = secret.get_secret_value()
-        if value.strip().lower() in _PLACEHOLDER_SECRETS or len(value) < 32:
+        secret = value.get_secret_value()
+        if secret.strip().lower() in _PLACEHOLDER_SECRETS or len(secret) < 32:
             raise ValueError(
                 "USERSERVICE_PAGE_TOKEN_SECRET: a placeholder or shorter than 32 characters"
             )
-        if not any(self.keys_dir.glob("*.pem")):
+        return value
+
+    @field_validator("keys_dir")
+    @classmethod
+    def _production_keys(cls, value: Path, info: ValidationInfo) -> Path:
+        if _in_production(info) and not any(value.glob("*.pem")):
             raise ValueError(
-                f"USERSERVICE_KEYS_DIR: no signing key (*.pem) in {self.keys_dir}; "
+                f"USERSERVICE_KEYS_DIR: no signing key (*.pem) in {value}; "
                 "create one with `userservice keys generate`"
             )
-        return self
+        return value
 
     @property
     def is_production(self) -> bool:

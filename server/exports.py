@@ -17,6 +17,7 @@ def dependency_state(services: Services) -> DependencyState:
         replica_poll_fresh=lambda: services.replica.poll_fresh,
         revocation_database_checks=lambda: services.revocations.database_checks,
         revocation_backstop_waits=lambda: services.revocations.backstop_waits,
+        user_cache_backstop_waits=lambda: services.user_cache.backstop_waits,
         rate_limit_local_decisions=lambda: services.limiter.local_decisions,
         redis_failures=lambda: services.redis_guard.failures,
     )

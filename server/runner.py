@@ -15,8 +15,7 @@ from server.app import running_application
 from server.config import Settings
 from server.errors import Unavailable
 from server.observability.logging import configure_logging
-from server.observability.spans import TracingConfigurationError
-from server.transport import PortUnavailable
+from server.startup_failures import explain
 
 
 def run_loop(main: Coroutine[Any, Any, int]) -> int:
@@ -37,12 +36,16 @@ async def serve(settings: Settings, *, reuse_port: bool = False) -> int:
     try:
         async with running_application(settings, reuse_port=reuse_port):
             await stop.wait()
-    except (PortUnavailable, TracingConfigurationError) as exc:
-        log.error("cannot start", error=str(exc))
+    except Exception as exc:  # an operator's problem is one line; anything else keeps its trace
+        problem = explain(exc, settings)
+        if problem is None:
+            raise
+        log.debug("cannot start", exc_info=exc)
+        if isinstance(exc, Unavailable):  # e.g. migrating on start while PostgreSQL is down
+            log.error("cannot start", reason=exc.reason, error=problem)
+            return 1
+        log.error("cannot start", error=problem)
         return 2
-    except Unavailable as exc:  # e.g. migrating on start while PostgreSQL is starting up
-        log.error("cannot start", reason=exc.reason, error=str(exc))
-        return 1
     log.info("stopped")
     return 0
 

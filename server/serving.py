@@ -48,10 +48,17 @@ HEALTH_SERVICE = "grpc.health.v1.Health"
 
 
 def register_servicers(
-    registry: Any, services: Services, health: HealthReporter, clients: ClientResolver
+    registry: Any,
+    services: Services,
+    health: HealthReporter,
+    clients: ClientResolver,
+    *,
+    encoded_users: int,
 ) -> None:
     """The four application services, health and reflection."""
-    user_pb2_grpc.add_UserServiceServicer_to_server(UserServicer(services.users, clients), registry)
+    user_pb2_grpc.add_UserServiceServicer_to_server(
+        UserServicer(services.users, clients, encoded_users=encoded_users), registry
+    )
     auth_pb2_grpc.add_AuthServiceServicer_to_server(
         AuthServicer(services.auth, services.sessions, services.service_accounts, clients),
         registry,
@@ -104,5 +111,5 @@ def build_server(
     # The pipeline wraps every handler once, here, instead of running per call through
     # grpc's interceptor chain (see server/rpc/pipeline.py for the measured reason).
     registry = PipelineRegistry(server, pipeline)
-    register_servicers(registry, services, health, clients)
+    register_servicers(registry, services, health, clients, encoded_users=settings.user_cache_size)
     return server

@@ -58,6 +58,20 @@ def create_server(settings: Settings, *, reuse_port: bool) -> grpc.aio.Server:
     )
 
 
+def listen_address(host: str, port: int) -> str:
+    """`host:port`, with an IPv6 host in brackets (USERSERVICE_HOST=:: or ::1 as written)."""
+    if ":" in host and not host.startswith("["):
+        return f"[{host}]:{port}"
+    return f"{host}:{port}"
+
+
+def _refusal(address: str) -> str:
+    return (
+        f"USERSERVICE_PORT: cannot listen on {address}: address in use or not available "
+        "(set USERSERVICE_PORT or --port, USERSERVICE_HOST or --host)"
+    )
+
+
 def bind(server: grpc.aio.Server, address: str, credentials: grpc.ServerCredentials | None) -> int:
     """Binds `address` and returns the bound port; raises PortUnavailable with the address."""
     try:
@@ -66,9 +80,7 @@ def bind(server: grpc.aio.Server, address: str, credentials: grpc.ServerCredenti
         else:
             port = server.add_secure_port(address, credentials)
     except RuntimeError as exc:  # grpcio raises on newer versions...
-        raise PortUnavailable(
-            f"cannot listen on {address}: address in use or not available"
-        ) from exc
+        raise PortUnavailable(_refusal(address)) from exc
     if port == 0:  # ...and returns 0 on older ones
-        raise PortUnavailable(f"cannot listen on {address}: address in use or not available")
+        raise PortUnavailable(_refusal(address))
     return port

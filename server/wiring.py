@@ -65,6 +65,8 @@ class Services:
     # Read by the dependency metrics (server/observability/metrics.py).
     limiter: RateLimiter
     redis_guard: RedisGuard
+    user_cache: UserCache
+    # Its admission is read by the hashing metrics (server/observability/hashing_metrics.py).
     hasher: PasswordHasher
 
 
@@ -137,6 +139,7 @@ def build_services(settings: Settings, adapters: Adapters, hasher: PasswordHashe
         revocations=revocations,
         codec=codec,
         replica=adapters.replica,
+        user_cache=adapters.user_cache,
         service_accounts=service_accounts,
         events=events,
         event_signal=adapters.event_signal,

@@ -48,3 +48,29 @@ def app(served: tuple[Application, grpc.aio.Channel]) -> Application:
 @pytest.fixture
 def channel(served: tuple[Application, grpc.aio.Channel]) -> grpc.aio.Channel:
     return served[1]
+
+
+# Left out of `make test`, run by `make test-all` (CI): fault injection with private PostgreSQL
+# and Redis servers or a stalling proxy, long races, and whole-product runs. Listed here, by
+# module or folder, so that the split is seen in one place; any test may mark itself slow too.
+SLOW_MODULES = (
+    "tests/integration/test_revocation_faults.py",
+    "tests/integration/test_postgres_faults.py",
+    "tests/integration/redis_outage/",
+    "tests/integration/test_replication.py",
+    "tests/integration/test_database_connections_cut.py",
+    "tests/integration/test_database_refusing_or_hanging.py",
+    "tests/integration/test_user_cache_races.py",
+    "tests/integration/test_user_cache_faults.py",
+    "tests/integration/test_event_replicas.py",
+    "tests/e2e/test_load_balancing.py",
+    "tests/e2e/test_bench_smoke.py",
+    "tests/e2e/test_readme_walkthrough.py",
+)
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.resolve().relative_to(ROOT).as_posix().startswith(SLOW_MODULES):
+            item.add_marker(pytest.mark.slow)

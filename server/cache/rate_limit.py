@@ -7,8 +7,10 @@ no key ever outlives it). The caller verifies nothing when it answers a wait. Si
 comes before checking, N concurrent attempts against a limit of M admit exactly M of them,
 whatever their interleaving: the counter, not a read-then-write in the caller, decides.
 
-When Redis is unavailable, a bounded in-process counter keeps the limit with the same
-increment-then-compare semantics (per replica, so looser, but never off).
+Every attempt is also counted in a bounded in-process counter, which decides when Redis is
+unavailable (from the start, or partway through a burst): the limit then holds per process with
+the same increment-then-compare semantics (per replica, so looser across replicas, but the
+attempts Redis had counted are not forgotten). A Redis that restarts empty starts new windows.
 """
 
 from __future__ import annotations
@@ -106,6 +108,8 @@ class _LocalCounters:
     def add(self, subject: str, amount: int) -> tuple[int, float]:
         now = time.monotonic()
         count, started = self._entries.get(subject, (0, now))
+        if now >= started + self._window:  # a fixed window: the next attempt starts a new one
+            count, started = 0, now
         if amount:
             self._entries[subject] = (count + amount, started)
         return count + amount, max(0.0, started + self._window - now)
@@ -217,12 +221,15 @@ class RateLimiter:
                 for i in range(0, len(replies), 2)
             ]
 
+        # Counted here too, always, before any await (the event loop makes this atomic per
+        # process): when Redis fails partway through a burst, this process's attempts already
+        # counted in Redis stay counted, so the fallback gives them no fresh budget.
+        local = [self._local_for(limit).add(subject, 1) for limit, subject in checks]
         try:
             return await self._guard.call(in_redis)
         except RedisUnavailable:
-            # No await between the increments: the event loop makes this atomic per process.
             self.local_decisions += 1
-            return [self._local_for(limit).add(subject, 1) for limit, subject in checks]
+            return local
 
     async def _peek(self, checks: Sequence[tuple[Limit, str]]) -> list[tuple[int, float]]:
         async def in_redis() -> list[tuple[int, float]]:

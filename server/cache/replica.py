@@ -10,7 +10,9 @@ Two feeds keep them current (ARCHITECTURE.md, "Replication under faults"):
   last `POLL_OVERLAP` before the previous poll began (transactions still committing, clock skew)
   into the revoked set. The replica is *poll-fresh* while its last successful poll began within
   `fresh_window` (one interval plus a margin). A revocation acknowledged `fresh_window` after
-  its commit is therefore in the set of every poll-fresh replica.
+  its commit is therefore in the set of every poll-fresh replica. The same poll reads the users
+  changed in that window (from the event log) with their versions now, and keeps each as the
+  user's *floor*: no copy of an older version is served, from this process or from Redis.
 
 A revoked session in the set is final. "Not revoked" is answered locally only while live and
 poll-fresh; otherwise the caller asks Redis (only while poll-fresh) or the database.
@@ -36,6 +38,10 @@ from server.cache.keys import RedisKeys
 from server.domain import User
 
 RecentRevocations = Callable[[dt.datetime], Awaitable[Sequence[tuple[uuid.UUID, dt.datetime]]]]
+# Users changed since a time, each with its version now (None: deleted).
+RecentUserChanges = Callable[[dt.datetime], Awaitable[Sequence[tuple[uuid.UUID, int | None]]]]
+# The floor of a deleted user: above any version a user reaches.
+DELETED_FLOOR = 10**15
 HEARTBEAT_SECONDS = 0.5
 LIVE_WINDOW_SECONDS = 2.0
 _RECONNECT_MAX_SECONDS = 5.0
@@ -67,12 +73,20 @@ class LocalReplica:
         user_ttl_seconds: float,
         poll_seconds: float = 1.0,
         events_appended: Callable[[], None] = lambda: None,
+        recent_user_changes: RecentUserChanges | None = None,
+        user_floor_seconds: float = 330.0,
     ) -> None:
         self._redis = redis
         self._events_appended = events_appended
         self._keys = keys
         self._retention = retention
         self._recent = recent_revocations
+        self._recent_users = recent_user_changes
+        # The least version of a user any cached copy may have, learned by the poll from the
+        # database: kept longer than Redis keeps an entry, so no stale copy outlives its floor.
+        self._user_floors: TTLCache[uuid.UUID, int] = TTLCache(
+            maxsize=1_000_000, ttl=user_floor_seconds
+        )
         self._revoked: TTLCache[uuid.UUID, bool] = TTLCache(
             maxsize=1_000_000, ttl=retention.total_seconds()
         )
@@ -115,10 +129,27 @@ class LocalReplica:
         return False if trusted else None
 
     def user(self, user_id: uuid.UUID) -> User | None:
-        return self._users.get(user_id) if self.live else None
+        """This replica's copy, while it is live (changes carried by Redis reached it) and
+        poll-fresh (changes Redis could not carry were acknowledged after its latest poll)."""
+        if not (self.live and self.poll_fresh):
+            return None
+        user = self._users.get(user_id)
+        if user is not None and user.version < self.user_floor(user_id):
+            self._users.pop(user_id, None)
+            return None
+        return user
+
+    def user_floor(self, user_id: uuid.UUID) -> int:
+        """No copy of an older version than this may be served (0: no change polled)."""
+        return self._user_floors.get(user_id, 0)
 
     def remember_user(self, user: User, generation: int) -> None:
-        if self._caching_users and self.live and generation == self.generation:
+        if (
+            self._caching_users
+            and self.live
+            and generation == self.generation
+            and user.version >= self.user_floor(user.id)
+        ):
             self._users[user.id] = user
 
     def revoked_here(self, session_ids: Iterable[uuid.UUID]) -> None:
@@ -170,6 +201,10 @@ class LocalReplica:
             raise
         for session_id, _at in revoked:
             self._revoked[session_id] = True
+        if self._recent_users is not None:
+            for user_id, version in await self._recent_users(since):
+                floor = DELETED_FLOOR if version is None else version
+                self._user_floors[user_id] = max(floor, self.user_floor(user_id))
         if started > self._polled_at:
             self._polled_at = started
             self._polled_since = started_wall - POLL_OVERLAP

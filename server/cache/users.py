@@ -9,6 +9,11 @@ and exceeds the stored entry's (one Lua script, so the check and the write are a
 Redis could not be told about is retried until it is, and this replica reads no Redis entry of
 that user meanwhile. Every change is announced on the events channel (by the same script), so
 every replica drops its own copy; the in-process copy keeps its generation guard.
+
+Redis may miss a change (paused, partitioned): the change is then acknowledged only after the
+replicas' poll window, and every replica's database poll learns each changed user's version as a
+floor (`LocalReplica.user_floor`): an older copy, in this process or in Redis, is never served,
+and a replica whose poll is late serves no cached copy at all (ARCHITECTURE.md, "User cache").
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
+import time
 import uuid
 from contextvars import Context
 from typing import Any
@@ -117,6 +123,8 @@ class UserCache:
         # Changes Redis could not be told about, with their floors. A hung or partitioned Redis
         # keeps its data, so the floor must reach it before anyone reads the user there again.
         self._undeleted: dict[uuid.UUID, int] = {}
+        # Changes acknowledged only after the poll window because Redis could not take them.
+        self.backstop_waits = 0
         self._retry: asyncio.Task[None] | None = None
 
     @property
@@ -128,6 +136,8 @@ class UserCache:
         local = self._replica.user(user_id)
         if local is not None:
             return local
+        if not self._replica.poll_fresh:
+            return None  # a change Redis missed may be unknown here: the database decides
         if user_id in self._undeleted and not await self._delete_undeleted():
             return None
         generation = self._replica.generation
@@ -138,12 +148,14 @@ class UserCache:
         if raw is None:
             return None
         user = decode_user(raw)
+        if user.version < self._replica.user_floor(user_id):
+            return None  # written before a change that Redis never heard of
         self._replica.remember_user(user, generation)
         return user
 
     async def put(self, user: User, *, generation: int) -> None:
         """Stores what a read found, unless a change since (here or anywhere) supersedes it."""
-        if user.id in self._undeleted:
+        if user.id in self._undeleted or user.version < self._replica.user_floor(user.id):
             return
         self._replica.remember_user(user, generation)
         keys = [self._keys.user(user.id), self._keys.user_floor(user.id)]
@@ -157,6 +169,7 @@ class UserCache:
 
         False when Redis could not be told; it is then retried until it is.
         """
+        committed_by = time.monotonic()
         self._replica.changed_here(user_id)
         floor = _FLOOR_ABOVE_ALL if version is None else version
         try:
@@ -167,6 +180,11 @@ class UserCache:
                 self._retry = asyncio.create_task(
                     self._retry_deletes(), name="user-cache-retry", context=Context()
                 )
+            # Like a revocation Redis could not take: acknowledged once every poll-fresh replica
+            # has polled since the commit, so each holds this change's floor.
+            self.backstop_waits += 1
+            wait = committed_by + self._replica.fresh_window - time.monotonic()
+            await asyncio.sleep(max(0.0, wait))
             return False
         return True
 

@@ -140,6 +140,7 @@ class DependencyState:
     replica_poll_fresh: Callable[[], bool]
     revocation_database_checks: Callable[[], int]
     revocation_backstop_waits: Callable[[], int]
+    user_cache_backstop_waits: Callable[[], int]
     rate_limit_local_decisions: Callable[[], int]
     redis_failures: Callable[[], int]
 
@@ -179,6 +180,11 @@ class DependencyCollector(Collector):
                 "userservice_revocation_backstop_waits",
                 "Revocations Redis could not take, acknowledged after the database poll window.",
                 state.revocation_backstop_waits,
+            ),
+            (
+                "userservice_user_cache_backstop_waits",
+                "User changes Redis could not take, acknowledged after the database poll window.",
+                state.user_cache_backstop_waits,
             ),
             (
                 "userservice_rate_limit_local_decisions",

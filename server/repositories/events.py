@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import collections
 import datetime as dt
+import uuid
 from collections.abc import Sequence
 from typing import Any, Final
 
-from sqlalchemy import ColumnElement, Select, delete, func, insert, select
+from sqlalchemy import ColumnElement, Select, delete, func, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.domain import Event, EventFilter, NewEvent, Party, PartyKind
@@ -23,6 +24,8 @@ from server.security.sealing import SecretBox
 
 # pg_advisory_xact_lock's key for "appending to the event log" (ASCII "usev").
 EVENTS_LOCK_KEY: Final = 0x75736576
+# Event types that change what a cached user holds (every replica's poll reads them).
+USER_CHANGE_PREFIXES: Final = ("user.", "password.", "email.")
 
 
 class EventRepository:
@@ -59,6 +62,19 @@ class EventRepository:
         if after is not None:
             query = query.where(EventRow.id > after)
         return await self._events(query.order_by(EventRow.id).limit(limit))
+
+    async def users_changed_since(self, since: dt.datetime) -> Sequence[uuid.UUID]:
+        """Users that a user.*, password.* or email.* event recorded since `since` names."""
+        query = (
+            select(EventRow.target_id)
+            .where(
+                EventRow.created_at >= since,
+                EventRow.target_kind == PartyKind.USER.value,
+                or_(*(EventRow.type.startswith(prefix) for prefix in USER_CHANGE_PREFIXES)),
+            )
+            .distinct()
+        )
+        return [uuid.UUID(t) for t in (await self._session.execute(query)).scalars() if t]
 
     async def last_id(self) -> int:
         return int((await self._session.execute(select(func.max(EventRow.id)))).scalar() or 0)

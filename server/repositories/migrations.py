@@ -12,6 +12,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from server.errors import Unavailable
 from server.repositories.database import database_unavailable, is_connectivity_error
 
 _SCRIPT_LOCATION = Path(__file__).resolve().parent.parent / "migrations"
@@ -91,3 +92,23 @@ async def current_revision(engine: AsyncEngine) -> str | None:
         if is_connectivity_error(exc):
             raise database_unavailable() from exc
         raise
+
+
+async def prepare_schema(engine: AsyncEngine, *, migrate: bool) -> tuple[str, bool]:
+    """What start-up did to the schema, for the log, and whether the database answered.
+
+    A database that does not exist or refuses the credentials raises here, at start; one that
+    is merely down raises Unavailable when migrating, and otherwise only keeps readiness
+    NOT_SERVING until it answers (`False`)."""
+    head = head_revision()
+    if not migrate:
+        try:
+            revision = await current_revision(engine)
+        except Unavailable:
+            return "not run (USERSERVICE_MIGRATE_ON_START is off); database unreachable", False
+        return f"not run (USERSERVICE_MIGRATE_ON_START is off); schema at {revision}", True
+    before = await current_revision(engine)
+    await upgrade_to_head(engine)
+    if before == head:
+        return f"none needed (at {head})", True
+    return f"applied ({before or 'empty'} → {head})", True

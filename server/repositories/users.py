@@ -54,6 +54,14 @@ class UserRepository:
     async def get(self, user_id: uuid.UUID) -> StoredUser | None:
         return _stored(await self._session.get(UserRow, user_id))
 
+    async def versions(self, user_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, int]:
+        """The current version of each user that exists (a deleted one is absent)."""
+        if not user_ids:
+            return {}
+        query = select(UserRow.id, UserRow.version).where(UserRow.id.in_(user_ids))
+        rows = (await self._session.execute(query)).tuples()
+        return dict(rows.all())
+
     async def get_for_update(self, user_id: uuid.UUID) -> StoredUser | None:
         query = select(UserRow).where(UserRow.id == user_id).with_for_update()
         return _stored((await self._session.execute(query)).scalar_one_or_none())

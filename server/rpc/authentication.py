@@ -30,4 +30,10 @@ def enforce(policy: MethodPolicy, principal: Principal | None, *, signup_enabled
         return
     if principal.is_admin or (policy.scope is not None and principal.has_scope(policy.scope)):
         return
+    if principal.user_id is None and policy.scope is not None:  # a service account
+        raise PermissionDenied(
+            f"this call is for administrators, or a service account with the scope "
+            f"{policy.scope.value}, which this one lacks",
+            reason=Reason.ADMIN_REQUIRED,
+        )
     raise PermissionDenied("this call is for administrators", reason=Reason.ADMIN_REQUIRED)

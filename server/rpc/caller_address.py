@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable
+from urllib.parse import unquote
 
 from server.domain import ClientInfo
 from server.rpc.call_context import ServicerContext
@@ -13,12 +14,19 @@ Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 def peer_address(peer: str) -> str:
-    """'ipv4:1.2.3.4:5678' → '1.2.3.4'; 'ipv6:[::1]:5678' → '::1'; anything else as given."""
+    """The address in grpc's peer string, without the port.
+
+    'ipv4:1.2.3.4:5678' → '1.2.3.4'; 'ipv6:%5B::1%5D:5678' (grpc percent-encodes the brackets)
+    or 'ipv6:[::1]:5678' → '::1'; anything else (a unix socket) as given.
+    """
     kind, _, rest = peer.partition(":")
     if kind == "ipv4":
         return rest.rsplit(":", 1)[0]
     if kind == "ipv6":
-        return rest.rsplit(":", 1)[0].strip("[]")
+        host = unquote(rest)
+        if host.startswith("["):
+            return host[1 : host.find("]")] if "]" in host else host[1:]
+        return host
     return peer
 
 

@@ -37,7 +37,13 @@ from server.rpc.access_log import (
 from server.rpc.authentication import Authenticate, bearer_token, enforce
 from server.rpc.call_context import ServicerContext, principal_var, request_id_var
 from server.rpc.caller_address import ClientResolver
-from server.rpc.handlers import CallInfo, Handler, behavior_of, replace_behavior
+from server.rpc.handlers import (
+    CallInfo,
+    Handler,
+    behavior_of,
+    replace_behavior,
+    returns_serialized,
+)
 from server.rpc.message_counts import counted_requests, counting_writes
 from server.rpc.outcome import final_code
 from server.rpc.policy import Access, MethodPolicy, policy_for
@@ -164,7 +170,9 @@ class CallPipeline:
             finally:
                 end(method, call, context)
 
-        wrapped = replace_behavior(handler, run)
+        # A method whose servicer answers with bytes it already serialized has no serializer.
+        serialized = {"response_serializer": None} if returns_serialized(behavior) else {}
+        wrapped = replace_behavior(handler, run, **serialized)
         return tolerant_request_deserializer(wrapped)
 
     def _begin(self, method: _Method, context: ServicerContext) -> tuple[_Call, str | None]:

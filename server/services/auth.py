@@ -125,26 +125,29 @@ class AuthService:
         # verify at most the limit's worth. Unknown emails are counted too: throttling says
         # nothing about who has an account.
         attempt = self._limits.login_attempt(email_key(email), client.ip)
-        admission = await self._limiter.admit(attempt.checks)
-        if admission.wait:
-            if admission.first_refusal:  # recorded once a window, not once an attempt
-                await self._refusals.throttled(email)
-            raise rate_limited(admission.wait)
-        async with self._units.read() as uow:
-            stored = await uow.users.get_by_email(email)
-        if stored is None:
-            await self._hasher.verify_dummy(password)
-            await self._refusals.failed(None, "unknown_account")
-            raise invalid_credentials()
-        if not await self._hasher.verify(stored.password_hash, password):
-            await self._refusals.failed(stored.user.id, "wrong_password")
-            raise invalid_credentials()
-        await self._limits.succeeded(self._limiter, attempt)
-        new_hash = (
-            await self._hasher.hash(password)
-            if self._hasher.needs_rehash(stored.password_hash)
-            else None
-        )
+        # Admitted to the hashing pool first: a call refused for overload (HashingBusy) has
+        # counted no attempt and looked up no account, so it says nothing about either.
+        async with self._hasher.admitted() as hashing:  # a rehash is rare: not reserved
+            admission = await self._limiter.admit(attempt.checks)
+            if admission.wait:
+                if admission.first_refusal:  # recorded once a window, not once an attempt
+                    await self._refusals.throttled(email)
+                raise rate_limited(admission.wait)
+            async with self._units.read() as uow:
+                stored = await uow.users.get_by_email(email)
+            if stored is None:
+                await hashing.verify_dummy(password)
+                await self._refusals.failed(None, "unknown_account")
+                raise invalid_credentials()
+            if not await hashing.verify(stored.password_hash, password):
+                await self._refusals.failed(stored.user.id, "wrong_password")
+                raise invalid_credentials()
+            await self._limits.succeeded(self._limiter, attempt)
+            new_hash = (
+                await hashing.hash(password)
+                if self._hasher.needs_rehash(stored.password_hash)
+                else None
+            )
         return await self._start_session(stored.user.id, stored.password_hash, new_hash, client)
 
     async def _start_session(

@@ -46,6 +46,14 @@ def userservice(
     )
 
 
+@pytest.fixture(autouse=True)
+def migrated(tmp_path: Path) -> None:
+    """The database exists, as it does where the server runs: operators' commands never make
+    one (they say where they looked; see test_startup_failures.py)."""
+    done = userservice(tmp_path, "migrate")
+    assert done.returncode == 0, done.stderr
+
+
 def stored_users(workdir: Path) -> list[tuple[str, str]]:
     with sqlite3.connect(workdir / "db.sqlite") as db:
         return list(db.execute("SELECT email, role FROM users ORDER BY email"))
@@ -106,7 +114,7 @@ def test_create_admin_has_no_password_flag(tmp_path: Path) -> None:
 
     assert result.returncode == 2
     assert "--password" in result.stderr
-    assert not (tmp_path / "db.sqlite").exists()
+    assert stored_users(tmp_path) == []
 
 
 def test_keys_generate_writes_a_private_key_file_each_time(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ file of its own under the test's temporary directory.
 from __future__ import annotations
 
 import json
+import re
 import stat
 import subprocess
 import sys
@@ -261,6 +262,38 @@ def test_logout_revokes_the_session_and_deletes_the_token_file(
     replayed = grace.run("whoami")
     assert replayed.returncode == 3
     assert "your session has ended" in replayed.stderr
+
+
+def test_delete_without_yes_and_without_a_terminal_refuses_and_keeps_the_user(
+    service: Service, tmp_path: Path
+) -> None:
+    ivan = logged_in(service, tmp_path, "ivan")
+
+    refused = ivan.run("users", "delete", "me", stdin="y\n")  # a pipe, not a person
+    still_there = ivan.run("whoami")
+    deleted = ivan.run("users", "delete", "me", "--yes")
+
+    assert refused.returncode == 2
+    assert refused.stderr.strip() == (
+        "userservice-client: not deleted: pass --yes to delete without a terminal to confirm on"
+    )
+    assert still_there.returncode == 0, still_there.stderr
+    assert deleted.returncode == 0, deleted.stderr
+
+
+def test_both_commands_print_their_version(tmp_path: Path) -> None:
+    client = run_client("--version", cwd=tmp_path)
+    operator = subprocess.run(
+        [sys.executable, "-m", "server.cli", "--version"],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_SECONDS,
+        check=False,
+    )
+
+    assert (client.returncode, operator.returncode) == (0, 0)
+    assert re.fullmatch(r"userservice-client \d+\.\d+\.\d+\S*\n", client.stdout), client.stdout
+    assert re.fullmatch(r"userservice \d+\.\d+\.\d+\S*\n", operator.stdout), operator.stdout
 
 
 def test_an_invalid_email_is_refused_naming_the_field(service: Service, tmp_path: Path) -> None:

@@ -38,6 +38,24 @@ def userservice(workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.fixture(autouse=True)
+def migrated(tmp_path: Path) -> None:
+    """The database exists, as it does where the server runs (operators' commands never make
+    one)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "server.cli", "migrate"],
+        env=process_env(
+            {"USERSERVICE_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}"}
+        ),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_SECONDS,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+
+
 def printed(result: subprocess.CompletedProcess[str]) -> dict[str, str]:
     fields = {}
     for line in result.stdout.splitlines():
@@ -74,6 +92,23 @@ def test_create_prints_the_secret_once_and_stores_only_its_hash(tmp_path: Path) 
     assert listed.returncode == 0, listed.stderr
     assert client_id in listed.stdout
     assert secret not in listed.stdout
+
+
+def test_list_prints_a_header_and_aligned_columns(tmp_path: Path) -> None:
+    for name, scopes in (("Billing", "users:read,tokens:validate"), ("Jobs", "")):
+        made = userservice(tmp_path, "create", "--display-name", name, "--scopes", scopes)
+        assert made.returncode == 0, made.stderr
+
+    listed = userservice(tmp_path, "list")
+
+    assert listed.returncode == 0, listed.stderr
+    header, *rows = listed.stdout.splitlines()
+    assert header.split() == ["ID", "CLIENT", "ID", "STATE", "SCOPES", "NAME"]
+    assert len(rows) == 2
+    for column in ("CLIENT ID", "STATE", "SCOPES", "NAME"):
+        start = header.index(column)
+        assert all(row[start - 2 : start] == "  " and row[start] != " " for row in rows), column
+    assert {row.split()[-1] for row in rows} == {"Billing", "Jobs"}
 
 
 def test_rotate_disable_and_delete(tmp_path: Path) -> None:

@@ -122,6 +122,7 @@ def purged_total(app: Application, table: str) -> float:
     return value or 0.0
 
 
+@pytest.mark.slow  # a backlog of thousands of rows, on each backend
 async def test_one_pass_purges_a_backlog_in_bounded_batches_and_keeps_live_rows(
     app: Application, backend: Backend
 ) -> None:

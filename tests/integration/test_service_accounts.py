@@ -222,6 +222,7 @@ async def test_a_service_with_users_read_reads_any_user_and_cannot_update_one(
         users(channel).UpdateUser(rename(someone.id, "Renamed"), metadata=bearer(token))
     )
     assert error.code is grpc.StatusCode.PERMISSION_DENIED
+    assert "lacks the scope users:write" in error.message  # not "your own account"
 
 
 async def test_without_users_read_reading_a_user_is_denied(
@@ -234,7 +235,9 @@ async def test_without_users_read_reading_a_user_is_denied(
         users(channel).GetUser(user_pb2.GetUserRequest(id=someone.id), metadata=bearer(token)),
         users(channel).ListUsers(user_pb2.ListUsersRequest(), metadata=bearer(token)),
     ):
-        assert (await rpc_failure(call)).code is grpc.StatusCode.PERMISSION_DENIED
+        error = await rpc_failure(call)
+        assert error.code is grpc.StatusCode.PERMISSION_DENIED
+        assert "scope users:read" in error.message, error.message  # the one it lacks
 
 
 async def test_a_service_token_never_passes_an_admin_only_check(

@@ -8,11 +8,14 @@ Every wait is bounded: it ends when a log line or exit is seen, or fails at its 
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
+import termios
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -215,3 +218,50 @@ def run_userservice(
         timeout=timeout,
         check=False,
     )
+
+
+def run_at_terminal(
+    command: Sequence[str],
+    env: Mapping[str, str],
+    *,
+    cwd: Path,
+    prompt: str,
+    keys: bytes,
+    timeout: float = COMMAND_TIMEOUT_SECONDS,
+) -> tuple[int, str]:
+    """Runs `command` with a pseudo-terminal as its controlling terminal, stdin and stdout,
+    types `keys` once `prompt` has appeared on it, and returns (exit status, stderr), stderr
+    being a pipe of its own so that what the command reports can be told from its prompt."""
+    controller, terminal = os.openpty()
+
+    def take_the_terminal() -> None:  # runs in the child, after setsid (start_new_session)
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    process = subprocess.Popen(
+        list(command),
+        env=process_env(env),
+        cwd=cwd,
+        stdin=terminal,
+        stdout=terminal,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+        preexec_fn=take_the_terminal,  # only an ioctl: safe even with the runner's threads
+    )
+    os.close(terminal)
+    try:
+        shown, deadline = b"", time.monotonic() + timeout
+        while prompt.encode() not in shown:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or process.poll() is not None:
+                raise AssertionError(f"no prompt {prompt!r} on the terminal; it showed {shown!r}")
+            ready, _, _ = select.select([controller], [], [], remaining)
+            if ready:
+                shown += os.read(controller, 4096)
+        os.write(controller, keys)
+        _, stderr = process.communicate(timeout=timeout)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        os.close(controller)
+    return process.returncode, stderr.decode()

@@ -10,6 +10,7 @@ import pytest
 import structlog
 from structlog.testing import CapturingLogger
 
+from server.observability.log_output import Line
 from server.rpc.access_log import AccessLog, sane_request_id
 
 LINE = {
@@ -23,14 +24,15 @@ LINE = {
 
 
 def test_a_json_access_line_has_every_field_and_the_keys_other_lines_have() -> None:
-    lines: list[str] = []
+    lines: list[Line] = []
     access = AccessLog(structlog.get_logger(), level="INFO", json_lines=True, sink=lines.append)
 
     before = dt.datetime.now(dt.UTC)
     access.write(quiet=False, **LINE)  # type: ignore[arg-type]
 
     assert len(lines) == 1
-    record = json.loads(lines[0])
+    line = lines[0]
+    record = json.loads(line if isinstance(line, str) else line())  # rendered by the log thread
     assert {key: record[key] for key in LINE} == LINE
     assert record["event"] == "rpc"
     assert record["level"] == "info"

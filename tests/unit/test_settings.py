@@ -174,3 +174,25 @@ def test_load_settings_reports_a_production_refusal_by_its_setting_name(
 
     assert exited.value.code == 2
     assert "USERSERVICE_DATABASE_URL" in capsys.readouterr().err
+
+
+def test_production_reports_every_refusal_at_once(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    monkeypatch.setenv("USERSERVICE_ENVIRONMENT", "production")
+    monkeypatch.setenv("USERSERVICE_KEYS_DIR", str(tmp_path / "no-keys"))
+    monkeypatch.setenv("USERSERVICE_PORT", "not-a-port")
+
+    with pytest.raises(SystemExit) as exited:
+        load_settings()
+
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    for setting in (
+        "USERSERVICE_PORT",
+        "USERSERVICE_DATABASE_URL",
+        "USERSERVICE_REDIS_URL",
+        "USERSERVICE_PAGE_TOKEN_SECRET",
+        "USERSERVICE_KEYS_DIR",
+    ):
+        assert err.count(setting) == 1, err

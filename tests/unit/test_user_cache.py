@@ -33,6 +33,8 @@ class Harness:
     redis: FakeAsyncRedis
     server: FakeServer
     guard: RedisGuard
+    replica: LocalReplica
+    changed: dict[uuid.UUID, int | None]  # what the replica's poll reads as changed users
 
     async def stored(self, user_id: uuid.UUID) -> User | None:
         raw = await self.redis.get(KEYS.user(user_id))
@@ -44,11 +46,17 @@ async def no_revocations(since: dt.datetime) -> list[tuple[uuid.UUID, dt.datetim
 
 
 @asynccontextmanager
-async def user_cache() -> AsyncIterator[Harness]:
-    """A cache whose replica never goes live: every read reaches Redis."""
+async def user_cache(poll_seconds: float = 3600) -> AsyncIterator[Harness]:
+    """A cache whose replica never goes live but has polled (and stays poll-fresh for the test):
+    every read reaches Redis."""
     server = FakeServer()
     redis = FakeAsyncRedis(server=server)
     guard = RedisGuard(timeout_seconds=0.5, cooldown_seconds=0.0)
+    changed: dict[uuid.UUID, int | None] = {}
+
+    async def changed_users(since: dt.datetime) -> list[tuple[uuid.UUID, int | None]]:
+        return list(changed.items())
+
     replica = LocalReplica(
         redis,
         KEYS,
@@ -56,10 +64,13 @@ async def user_cache() -> AsyncIterator[Harness]:
         recent_revocations=no_revocations,
         max_users=0,
         user_ttl_seconds=60,
+        poll_seconds=poll_seconds,
+        recent_user_changes=changed_users,
     )
+    await replica.poll()
     cache = UserCache(redis, KEYS, guard, replica, ttl_seconds=300)
     try:
-        yield Harness(cache, redis, server, guard)
+        yield Harness(cache, redis, server, guard, replica, changed)
     finally:
         await cache.close()
         await redis.aclose()
@@ -121,7 +132,7 @@ async def test_a_deleted_user_is_never_written_back() -> None:
 
 
 async def test_a_change_redis_missed_is_sent_once_it_answers_and_costs_no_false_outage() -> None:
-    async with user_cache() as harness:
+    async with user_cache(poll_seconds=0.2) as harness:
         cache, user = harness.cache, a_user()
         await cache.put(user, generation=cache.generation)
 
@@ -129,6 +140,7 @@ async def test_a_change_redis_missed_is_sent_once_it_answers_and_costs_no_false_
         assert not await cache.invalidate(user.id, version=2)
         failures = harness.guard.failures
         harness.server.connected = True
+        await harness.replica.poll()  # poll-fresh again: reads may ask Redis
 
         assert await cache.get(user.id) is None  # the change reaches Redis before any read
         assert await harness.stored(user.id) is None
@@ -142,3 +154,55 @@ async def test_a_change_redis_missed_is_sent_once_it_answers_and_costs_no_false_
         await asyncio.wait_for(retry, WITHIN_SECONDS)
         assert harness.guard.failures == failures
         assert harness.guard.reachable
+
+
+async def test_a_change_redis_missed_waits_for_the_poll_window_before_it_is_acknowledged() -> None:
+    async with user_cache(poll_seconds=0.2) as harness:
+        cache, user = harness.cache, a_user()
+        harness.server.connected = False
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        assert not await cache.invalidate(user.id, version=2)
+        # Every replica polling each 0.2 s has polled since: each knows the change's floor.
+        assert loop.time() - started >= harness.replica.fresh_window
+        assert cache.backstop_waits == 1
+
+
+async def test_a_copy_older_than_the_polled_floor_is_never_served() -> None:
+    """Redis missed a change made elsewhere (its entry is the old version); this replica's
+    database poll learned the user's new version, so the entry is a miss, not a stale read."""
+    async with user_cache() as harness:
+        cache, old = harness.cache, a_user()
+        await cache.put(old, generation=cache.generation)
+        assert await cache.get(old.id) == old
+
+        harness.changed[old.id] = 2  # another replica committed version 2; Redis never heard
+        await harness.replica.poll()
+
+        assert await harness.stored(old.id) == old  # still in Redis ...
+        assert await cache.get(old.id) is None  # ... and never served
+        await cache.put(old, generation=cache.generation)  # nor remembered by a late read
+        assert await cache.get(old.id) is None
+        new = version_of(old, 2)
+        await cache.put(new, generation=cache.generation)
+        assert await cache.get(old.id) == new
+
+
+async def test_a_user_deleted_elsewhere_is_never_served_from_redis() -> None:
+    async with user_cache() as harness:
+        cache, user = harness.cache, a_user()
+        await cache.put(user, generation=cache.generation)
+        harness.changed[user.id] = None  # deleted
+        await harness.replica.poll()
+        assert await cache.get(user.id) is None
+
+
+async def test_a_replica_whose_poll_is_late_serves_no_cached_copy() -> None:
+    async with user_cache(poll_seconds=0.05) as harness:
+        cache, user = harness.cache, a_user()
+        await cache.put(user, generation=cache.generation)
+        await harness.replica.poll()
+        assert await cache.get(user.id) == user
+        await asyncio.sleep(harness.replica.fresh_window)  # no poll since: it may miss a change
+        assert not harness.replica.poll_fresh
+        assert await cache.get(user.id) is None

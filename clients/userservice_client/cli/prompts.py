@@ -34,9 +34,14 @@ def read_password(prompt: str, *, env: str = PASSWORD_ENV, confirm: bool = False
     if from_env:
         return from_env
     if interactive():
-        password = getpass.getpass(prompt)
-        if confirm and getpass.getpass("Again: ") != password:
-            raise usage_error("the two passwords differ", reason="PASSWORD_MISMATCH")
+        try:
+            password = getpass.getpass(prompt)
+            if confirm and getpass.getpass("Again: ") != password:
+                raise usage_error("the two passwords differ", reason="PASSWORD_MISMATCH")
+        except EOFError:  # Ctrl-D at the prompt
+            if sys.stderr.isatty():
+                print(file=sys.stderr)  # end the prompt's line
+            raise usage_error("no password given", reason="PASSWORD_MISSING") from None
         return password
     line = sys.stdin.readline() if sys.stdin is not None else ""
     if not line:

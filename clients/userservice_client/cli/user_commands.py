@@ -92,7 +92,12 @@ def update(ctx: Context) -> int:
 def delete(ctx: Context) -> int:
     """Deletes a user (asking first on a terminal, unless --yes); "me" also logs out."""
     user_id: str = ctx.args.id
-    if not ctx.args.yes and interactive():
+    if not ctx.args.yes:
+        if not interactive():  # nobody to ask: a script must say so
+            raise usage_error(
+                "not deleted: pass --yes to delete without a terminal to confirm on",
+                reason="NOT_CONFIRMED",
+            )
         whom = "your own account" if user_id == "me" else f"user {user_id}"
         if not confirm(f"Delete {whom}? Every session of it ends too."):
             raise CliError(ExitCode.REFUSED, "NOT_CONFIRMED", "not deleted", code="CANCELLED")
