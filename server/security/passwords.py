@@ -102,9 +102,8 @@ class PasswordHasher:
         return hashed
 
     async def verify(self, password_hash: str, password: str) -> bool:
-        matches = (await asyncio.wrap_future(self._submit(self._verify, password_hash, password)))[
-            0
-        ]
+        verifying = self._submit(self._verify, password_hash, password)
+        matches = (await asyncio.wrap_future(verifying))[0]
         self.computed["verify"] += 1
         return matches
 
@@ -149,10 +148,14 @@ class HashingSlot:
         self._running: Future[object] | None = None
 
     async def hash(self, password: str) -> str:
-        return await self._run(self._hasher._hasher.hash, password)
+        hashed = await self._run(self._hasher._hasher.hash, password)
+        self._hasher.computed["hash"] += 1
+        return hashed
 
     async def verify(self, password_hash: str, password: str) -> bool:
-        return await self._run(self._hasher._verify, password_hash, password)
+        matches = await self._run(self._hasher._verify, password_hash, password)
+        self._hasher.computed["verify"] += 1
+        return matches
 
     async def verify_dummy(self, password: str) -> None:
         """Spends the time a real verification would, for an account that does not exist."""

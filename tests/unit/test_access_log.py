@@ -42,13 +42,13 @@ def test_a_json_access_line_has_every_field_and_the_keys_other_lines_have() -> N
 
 
 def test_a_traced_calls_line_names_its_trace_and_an_untraced_one_has_no_trace_key() -> None:
-    lines: list[str] = []
+    lines: list[Line] = []
     access = AccessLog(structlog.get_logger(), level="INFO", json_lines=True, sink=lines.append)
 
     access.write(quiet=False, **LINE, trace_id="4bf92f3577b34da6a3ce929d0e0e4736")  # type: ignore[arg-type]
     access.write(quiet=False, **LINE)  # type: ignore[arg-type]
 
-    traced, untraced = (json.loads(line) for line in lines)
+    traced, untraced = (json.loads(line if isinstance(line, str) else line()) for line in lines)
     assert traced["trace_id"] == "4bf92f3577b34da6a3ce929d0e0e4736"
     assert "trace_id" not in untraced
 
