@@ -29,11 +29,6 @@ class HashingCollector(Collector):
             "deadline would pass in the queue.",
             value=admission.hash_seconds,
         )
-        yield CounterMetricFamily(
-            "userservice_hashes",
-            "Password hashes and verifications computed for admitted calls.",
-            value=admission.hashes,
-        )
         refusals = CounterMetricFamily(
             "userservice_hashing_refusals",
             "Calls refused at once (RESOURCE_EXHAUSTED PASSWORD_HASHING_BUSY), by cause: "
