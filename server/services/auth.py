@@ -29,11 +29,13 @@ from server.domain import (
     UserState,
 )
 from server.errors import (
+    DeadlineExceeded,
     DomainError,
     InvalidArgument,
     PermissionDenied,
     Reason,
     Unauthenticated,
+    Unavailable,
 )
 from server.security.password_policy import MAX_PASSWORD_LENGTH
 from server.security.passwords import PasswordHasher
@@ -133,8 +135,14 @@ class AuthService:
                 if admission.first_refusal:  # recorded once a window, not once an attempt
                     await self._refusals.throttled(email)
                 raise rate_limited(admission.wait)
-            async with self._units.read() as uow:
-                stored = await uow.users.get_by_email(email)
+            try:
+                async with self._units.read() as uow:
+                    stored = await uow.users.get_by_email(email)
+            except (Unavailable, DeadlineExceeded):
+                # Nothing was verified: the attempt gives its slots back, so retries during a
+                # database outage do not lock anyone out once it ends.
+                await self._limits.refund(self._limiter, attempt)
+                raise
             if stored is None:
                 await hashing.verify_dummy(password)
                 await self._refusals.failed(None, "unknown_account")
