@@ -66,7 +66,9 @@ def register_servicers(
     sa_pb2_grpc.add_ServiceAccountServiceServicer_to_server(
         ServiceAccountServicer(services.service_accounts), registry
     )
-    events_pb2_grpc.add_EventServiceServicer_to_server(EventServicer(services.events), registry)
+    events_pb2_grpc.add_EventServiceServicer_to_server(
+        EventServicer(services.events, services.auth), registry
+    )
     health_pb2_grpc.add_HealthServicer_to_server(health.servicer, registry)
     reflection_pb2_grpc.add_ServerReflectionServicer_to_server(
         reflection.aio.ReflectionServicer(
