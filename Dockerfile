@@ -15,8 +15,10 @@ ENV PATH=/opt/venv/bin:$PATH
 COPY pyproject.toml README.md ./
 COPY server ./server
 COPY clients ./clients
-# Two distributions: the client (stubs, SDK) first by path, then the server, which requires it.
-RUN pip install --no-cache-dir ./clients .
+# Two distributions: the client (stubs, SDK) first by path, then the server, which requires it,
+# with its tracing extra (OpenTelemetry; off unless OTEL_* turns it on).
+# hadolint ignore=DL3013
+RUN pip install --no-cache-dir ./clients '.[tracing]'
 
 FROM base
 ENV PATH=/opt/venv/bin:$PATH \

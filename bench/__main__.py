@@ -33,14 +33,15 @@ from bench.ceiling import EMPTY_METHOD
 from bench.environment import backends, ceiling_server, free_port, scratch, userservice
 from bench.loadgen import Call, Result, h2load_path, run_load
 from bench.soak import measure_soak
+from bench.tracing import traced_userservice
 from userservice.v1 import auth_pb2, auth_pb2_grpc, user_pb2, user_pb2_grpc
 
 RESULTS = Path(__file__).resolve().parent / "results"
-SECTIONS = ("throughput", "login", "storm", "rss", "soak", "workers")
+SECTIONS = ("throughput", "login", "storm", "rss", "soak", "workers", "tracing")
 EMAIL, PASSWORD = "bench@example.com", "benchmark passphrase 42"
 
 
-def handled_ok(metrics_port: int, method: str) -> float:
+def handled_ok(metrics_port: int, method: str, code: str = "OK") -> float:
     body = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).read()
     total = 0.0
     for family in text_string_to_metric_families(body.decode()):
@@ -49,7 +50,7 @@ def handled_ok(metrics_port: int, method: str) -> float:
             if (
                 sample.name == "grpc_server_handled_total"
                 and labels.get("grpc_method") == method
-                and labels.get("grpc_code") == "OK"
+                and labels.get("grpc_code") == code
             ):
                 total += sample.value
     return total
@@ -135,6 +136,52 @@ def print_table(rows: list[dict[str, Any]], notes: list[str]) -> None:
 Load = Callable[..., Result]  # (call, total, c=, m=) against the userservice under test
 
 
+def measure_tracing(
+    load: Callable[..., Result],
+    ceiling_port: int,
+    empty: Call,
+    get_user: Call,
+    ports: dict[str, int],
+    rows: list[dict[str, Any]],
+    *,
+    rounds: int = 3,
+    per_round: int = 30_000,
+) -> None:
+    """Warm GetUser with tracing off and on, each round's ratio against the ceiling just before."""
+    for port in ports.values():
+        load(port, get_user, max(200, per_round // 5))  # warm: connections, caches
+    ceilings: list[Result] = []
+    measured: dict[str, list[Result]] = {mode: [] for mode in ports}
+    ratios: dict[str, list[float]] = {mode: [] for mode in ports}
+    for _ in range(rounds):
+        ceilings.append(load(ceiling_port, empty, per_round))
+        for mode, port in ports.items():
+            result = load(port, get_user, per_round)
+            measured[mode].append(result)
+            ratios[mode].append(result.calls_per_second / ceilings[-1].calls_per_second)
+    ceiling = merged(ceilings)
+    rows.append(row("empty RPC (tracing block)", ceiling, ceiling.calls_per_second))
+    # On ÷ off within each round: the two were measured back to back, so a shared machine's
+    # swings cancel better than in either ratio to the ceiling.
+    on_vs_off = [
+        on.calls_per_second / off.calls_per_second
+        for off, on in zip(measured["off"], measured["on"], strict=True)
+    ]
+    for mode in ports:
+        ratio = statistics.median(ratios[mode])
+        rows.append(
+            row(
+                f"GetUser warm, tracing {mode}",
+                merged(measured[mode]),
+                ceiling.calls_per_second,
+                ratio=ratio,
+            )
+            | {"ratio_rounds": [round(r, 3) for r in ratios[mode]]}
+        )
+    rows[-1]["on_vs_off_rounds"] = [round(r, 3) for r in on_vs_off]
+    rows[-1]["on_vs_off"] = round(statistics.median(on_vs_off), 3)
+
+
 def measure_login(
     load: Load,
     metrics_port: int,
@@ -147,9 +194,16 @@ def measure_login(
     cores = os.cpu_count() or 1
     login_target = 0.8 * cores / hash_seconds
     before = handled_ok(metrics_port, "Login")
-    result = load(login, login_calls, c=4, m=4)
-    if handled_ok(metrics_port, "Login") - before < result.calls:
-        notes.append("! Login: not every call answered OK")
+    busy_before = handled_ok(metrics_port, "Login", "RESOURCE_EXHAUSTED")
+    sent = load(login, login_calls, c=4, m=4)
+    ok = handled_ok(metrics_port, "Login") - before
+    busy = handled_ok(metrics_port, "Login", "RESOURCE_EXHAUSTED") - busy_before
+    if ok + busy < sent.calls:
+        notes.append("! Login: some calls answered neither OK nor RESOURCE_EXHAUSTED")
+    if busy:
+        notes.append(f"Login: {busy:.0f} of {sent.calls} refused (the hashing queue was full)")
+    # Only logins answered OK count: a refusal returns at once and frees its stream.
+    result = Result(int(ok), sent.failed, sent.seconds, sent.latencies_ms)
     rows.append(
         row(
             "Login",
@@ -163,20 +217,37 @@ def measure_login(
 
 def measure_storm(
     load: Load,
+    metrics_port: int,
     get_user: Call,
     login: Call,
     login_calls: int,
     probe_calls: int,
     rows: list[dict[str, Any]],
+    notes: list[str],
 ) -> None:
     alone = load(get_user, probe_calls, c=2, m=2)
     rows.append(row("GetUser p99 probe, alone", alone, None))
+    ok_before = handled_ok(metrics_port, "Login")
+    busy_before = handled_ok(metrics_port, "Login", "RESOURCE_EXHAUSTED")
+    # With h2load the storm and the probe inside it last a set time rather than a number of
+    # calls: refused logins come back at once (a storm of 400 calls would be over before the
+    # probe), and the probe slows down during the storm.
+    probe_seconds = max(3.0, alone.seconds)
+    storm_seconds = probe_seconds + 2
     storm_result: list[Result] = []
-    storm = threading.Thread(target=lambda: storm_result.append(load(login, login_calls, c=4, m=4)))
+    storm = threading.Thread(
+        target=lambda: storm_result.append(
+            load(login, login_calls, c=4, m=4, duration=storm_seconds)
+        )
+    )
     storm.start()
     time.sleep(0.2)  # the storm's connections are up and hashing before the probe starts
-    during = load(get_user, probe_calls, c=2, m=2)
+    probe_started = time.monotonic()
+    during = load(get_user, probe_calls, c=2, m=2, duration=probe_seconds)
+    probe_took = time.monotonic() - probe_started
     storm.join()
+    if storm_result[0].seconds < 0.2 + probe_took:
+        notes.append("! Login storm: ended before the probe did")
     rows.append(
         row(
             "GetUser p99 probe, during a Login storm",
@@ -185,6 +256,18 @@ def measure_storm(
             "p99 ≤ 2 × alone",
             during.p99 <= 2 * alone.p99,
         )
+    )
+    # The storm's own throughput counts only logins answered OK: a refusal (the hashing queue
+    # full) comes back at once and h2load sends the next login on that stream straight away.
+    storm_calls = storm_result[0]
+    ok = handled_ok(metrics_port, "Login") - ok_before
+    busy = handled_ok(metrics_port, "Login", "RESOURCE_EXHAUSTED") - busy_before
+    answered_ok = Result(int(ok), 0, storm_calls.seconds, storm_calls.latencies_ms)
+    rows.append(row("Login OK during the storm (16 streams)", answered_ok, None))
+    notes.append(
+        f"Login storm: {storm_calls.calls} calls in {storm_calls.seconds:.1f} s, {ok:.0f} OK, "
+        f"{busy:.0f} refused (RESOURCE_EXHAUSTED); p99 probe during ÷ alone = "
+        f"{during.p99 / alone.p99:.1f}×"
     )
 
 
@@ -217,9 +300,22 @@ def main() -> int:
         help="the ceiling and each throughput path are measured in this many interleaved rounds",
     )
     parser.add_argument(
+        "--server-env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a setting for the userservice under test (repeatable), e.g. for an A/B run",
+    )
+    parser.add_argument(
         "--only",
         default=",".join(SECTIONS),
         help=f"comma-separated sections to run, of: {', '.join(SECTIONS)}",
+    )
+    parser.add_argument(
+        "--trace-ratio",
+        type=float,
+        default=1.0,
+        help="tracing block: the share of calls sampled (default every call)",
     )
     args = parser.parse_args()
     sections = set(args.only.split(","))
@@ -232,19 +328,33 @@ def main() -> int:
         generator = "h2load" if h2load_path() else "python"
     connections, streams = 16, 8
 
-    def load(port: int, call: Call, total: int, c: int = connections, m: int = streams) -> Result:
+    def load(
+        port: int,
+        call: Call,
+        total: int,
+        c: int = connections,
+        m: int = streams,
+        duration: float | None = None,
+    ) -> Result:
         return run_load(
-            f"127.0.0.1:{port}", call, total=total, connections=c, streams=m, generator=generator
+            f"127.0.0.1:{port}",
+            call,
+            total=total,
+            connections=c,
+            streams=m,
+            generator=generator,
+            duration=duration,
         )
 
     rows: list[dict[str, Any]] = []
     notes: list[str] = []
+    server_env = dict(pair.split("=", 1) for pair in args.server_env)
     with scratch() as tmp, backends(Path(tmp), embedded=args.embedded) as chosen:
         workdir = Path(tmp)
         metrics_port = free_port()
         with (
             ceiling_server() as ceiling_process,
-            userservice(workdir, chosen.env, metrics_port=metrics_port) as server,
+            userservice(workdir, chosen.env | server_env, metrics_port=metrics_port) as server,
         ):
             token = prepare(server.port)
             bearer = (("authorization", f"Bearer {token}"),)
@@ -333,9 +443,33 @@ def main() -> int:
                 measure_login(target, metrics_port, login, login_calls, rows, notes)
             if "storm" in sections:
                 probe_calls = 500 if args.quick else 5_000
-                measure_storm(target, get_user, login, login_calls, probe_calls, rows)
+                measure_storm(
+                    target, metrics_port, get_user, login, login_calls, probe_calls, rows, notes
+                )
             if "rss" in sections:
                 measure_rss(target, server.rss_kib, get_user, rss_step, notes)
+            if "tracing" in sections:
+                with traced_userservice(workdir, chosen.env, ratio=args.trace_ratio) as (
+                    traced,
+                    posts,
+                ):
+                    ports = {"off": server.port, "on": traced.port}
+                    measure_tracing(
+                        load,
+                        ceiling_process.port,
+                        empty,
+                        get_user,
+                        ports,
+                        rows,
+                        rounds=args.rounds,
+                        per_round=max(1, calls // args.rounds),
+                    )
+                on_vs_off = rows[-1]["on_vs_off_rounds"]
+                notes.append(
+                    f"tracing on: OTLP/HTTP to a local sink ({posts[0]} exports received), "
+                    f"{args.trace_ratio:.0%} of calls sampled; same database, keys and user; "
+                    f"on ÷ off per round {', '.join(f'{r:.2f}' for r in on_vs_off)}"
+                )
 
         if "soak" in sections:
             rounds, per_round = (3, 300) if args.quick else (6, 2_500)

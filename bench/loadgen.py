@@ -7,6 +7,7 @@ Both send one unary gRPC method `total` times over `connections` HTTP/2 connecti
 from __future__ import annotations
 
 import asyncio
+import math
 import multiprocessing
 import re
 import shutil
@@ -70,7 +71,14 @@ def grpc_frame(message: bytes) -> bytes:
 
 
 def run_h2load(
-    target: str, call: Call, *, total: int, connections: int, streams: int, threads: int = 1
+    target: str,
+    call: Call,
+    *,
+    total: int,
+    connections: int,
+    streams: int,
+    threads: int = 1,
+    duration: float | None = None,
 ) -> Result:
     with tempfile.TemporaryDirectory() as scratch:
         body = Path(scratch) / "body"
@@ -83,7 +91,7 @@ def run_h2load(
         ]
         args = [
             "h2load",
-            f"--requests={total}",
+            f"--duration={math.ceil(duration)}" if duration else f"--requests={total}",
             f"--clients={connections}",
             f"--max-concurrent-streams={streams}",
             f"--threads={threads}",
@@ -109,11 +117,13 @@ def run_h2load(
 
 
 async def _worker_loop(
-    target: str, call: Call, count: int, connections: int, streams: int
+    target: str, call: Call, count: int, connections: int, streams: int, duration: float | None
 ) -> tuple[list[float], int]:
     latencies: list[float] = []
     failed = 0
-    remaining = count
+    # With a duration, as many calls as fit in it (as h2load --duration).
+    remaining = count if duration is None else 1 << 62
+    stop_at = None if duration is None else time.perf_counter() + duration
     # A private subchannel pool per channel: one HTTP/2 connection each, as h2load's clients.
     channels = [
         grpc.aio.insecure_channel(target, options=[("grpc.use_local_subchannel_pool", 1)])
@@ -123,7 +133,7 @@ async def _worker_loop(
     async def one_stream(channel: grpc.aio.Channel) -> None:
         nonlocal remaining, failed
         method = channel.unary_unary(call.method)
-        while remaining > 0:
+        while remaining > 0 and (stop_at is None or time.perf_counter() < stop_at):
             remaining -= 1
             started = time.perf_counter()
             try:
@@ -147,17 +157,27 @@ def _worker(
     count: int,
     connections: int,
     streams: int,
+    duration: float | None,
     queue: multiprocessing.Queue,  # type: ignore[type-arg]
 ) -> None:
     import uvloop
 
     started = time.time()
-    latencies, failed = uvloop.run(_worker_loop(target, call, count, connections, streams))
+    latencies, failed = uvloop.run(
+        _worker_loop(target, call, count, connections, streams, duration)
+    )
     queue.put((latencies, failed, started, time.time()))
 
 
 def run_python(
-    target: str, call: Call, *, total: int, connections: int, streams: int, processes: int = 2
+    target: str,
+    call: Call,
+    *,
+    total: int,
+    connections: int,
+    streams: int,
+    processes: int = 2,
+    duration: float | None = None,
 ) -> Result:
     """The fallback generator: `processes` processes sharing the connections and the calls."""
     context = multiprocessing.get_context("spawn")
@@ -166,7 +186,9 @@ def run_python(
     shares = [total // processes] * processes
     shares[0] += total - sum(shares)
     workers = [
-        context.Process(target=_worker, args=(target, call, share, per_process, streams, queue))
+        context.Process(
+            target=_worker, args=(target, call, share, per_process, streams, duration, queue)
+        )
         for share in shares
     ]
     for worker in workers:
@@ -181,8 +203,20 @@ def run_python(
 
 
 def run_load(
-    target: str, call: Call, *, total: int, connections: int, streams: int, generator: str
+    target: str,
+    call: Call,
+    *,
+    total: int,
+    connections: int,
+    streams: int,
+    generator: str,
+    duration: float | None = None,
 ) -> Result:
+    """`total` calls, or with a `duration`, as many as that many seconds allow."""
     if generator == "h2load":
-        return run_h2load(target, call, total=total, connections=connections, streams=streams)
-    return run_python(target, call, total=total, connections=connections, streams=streams)
+        return run_h2load(
+            target, call, total=total, connections=connections, streams=streams, duration=duration
+        )
+    return run_python(
+        target, call, total=total, connections=connections, streams=streams, duration=duration
+    )

@@ -45,6 +45,10 @@ NOTES: dict[tuple[grpc.StatusCode, Reason], str] = {
         "a streaming call such as Health/Watch past `USERSERVICE_MAX_STREAMING_CALLS` or"
         " `USERSERVICE_MAX_STREAMING_CALLS_PER_PEER`; with RetryInfo"
     ),
+    (grpc.StatusCode.RESOURCE_EXHAUSTED, Reason.PASSWORD_HASHING_BUSY): (
+        "Login, CreateUser, ChangePassword, UpdateUser (email): the password-hashing queue is"
+        " full; with RetryInfo; not counted as an attempt"
+    ),
     (grpc.StatusCode.UNAVAILABLE, Reason.DATABASE_UNAVAILABLE): (
         "retry later; nothing was half-written"
     ),

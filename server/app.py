@@ -13,11 +13,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import os
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import grpc.aio
 import structlog
@@ -33,18 +35,22 @@ from server.cache.revocations import RevocationStore
 from server.cache.users import UserCache
 from server.clock import utc_now
 from server.config import Settings
+from server.exports import dependency_state, domain_counts, key_publication
+from server.http_listener import HttpListener, listener_app, start_http_listener
+from server.observability.domain_metrics import register_domain_metrics
+from server.observability.hashing_metrics import register_hashing_metrics
 from server.observability.health import HealthReporter
-from server.observability.metrics import (
-    DependencyState,
-    GrpcMetrics,
-    MetricsListener,
-    register_dependency_metrics,
-    start_metrics_listener,
+from server.observability.metrics import GrpcMetrics, register_dependency_metrics
+from server.observability.spans import (
+    SpanOpener,
+    TracingConfigurationError,
+    tracing_requested,
 )
 from server.observability.stream_metrics import register_stream_metrics
 from server.repositories import migrations
 from server.repositories.database import Database, create_engine
 from server.repositories.unit_of_work import SqlUnitOfWorkFactory
+from server.security.hashing_admission import HashingAdmission
 from server.security.keys import CLOCK_LEEWAY, generate_key, load_key_set
 from server.security.passwords import PasswordHasher, lower_thread_priority, usable_cpus
 from server.security.sealing import SecretBox, event_secret_key
@@ -56,6 +62,9 @@ from server.tasks import cancel_and_wait
 from server.tls import server_credentials
 from server.transport import bind, listen_address
 from server.wiring import Adapters, Services, build_services, page_token_secret
+
+if TYPE_CHECKING:  # OpenTelemetry is imported only when tracing is on
+    from server.observability.tracing import Tracing
 
 PURGE_INTERVAL_SECONDS = 3600.0
 
@@ -72,7 +81,7 @@ class Application:
     redis: Redis
     services: Services
     metrics: GrpcMetrics
-    metrics_listener: MetricsListener | None
+    metrics_listener: HttpListener | None
 
     @property
     def metrics_port(self) -> int | None:
@@ -106,8 +115,11 @@ async def connected(settings: Settings) -> AsyncIterator[tuple[AsyncEngine, Redi
         yield engine, redis
 
 
-def build_adapters(settings: Settings, engine: AsyncEngine, redis: Redis) -> Adapters:
-    """Signing keys (one generated in development), the database, and the caches over Redis."""
+def build_adapters(
+    settings: Settings, engine: AsyncEngine, redis: Redis, spans: SpanOpener | None = None
+) -> Adapters:
+    """Signing keys (one generated in development), the database, and the caches over Redis;
+    `spans` opens the child spans of database and Redis work when tracing is on."""
     access_ttl = dt.timedelta(seconds=settings.access_token_ttl_seconds)
     now = utc_now()
     log: structlog.typing.FilteringBoundLogger = structlog.get_logger("userservice")
@@ -117,12 +129,16 @@ def build_adapters(settings: Settings, engine: AsyncEngine, redis: Redis) -> Ada
     else:
         log.info("signing keys", directory=str(settings.keys_dir.resolve()))
     keys = load_key_set(
-        settings.keys_dir, settings.jwt_algorithm, access_token_ttl=access_ttl, now=now
+        settings.keys_dir,
+        settings.jwt_algorithm,
+        access_token_ttl=access_ttl,
+        now=now,
+        activation=dt.timedelta(seconds=settings.jwt_key_activation_seconds),
     )
     codec = AccessTokenCodec(keys, issuer=settings.jwt_issuer, audience=settings.jwt_audience)
-    db = Database(engine, timeout_seconds=settings.database_timeout_seconds)
+    db = Database(engine, timeout_seconds=settings.database_timeout_seconds, spans=spans)
     redis_keys = RedisKeys(settings.redis_key_prefix)
-    guard = RedisGuard(timeout_seconds=settings.redis_timeout_seconds)
+    guard = RedisGuard(timeout_seconds=settings.redis_timeout_seconds, spans=spans)
     event_signal = EventSignal(redis, redis_keys, guard)
     box = SecretBox(event_secret_key(page_token_secret(settings)))
     units = SqlUnitOfWorkFactory(db, box, events_committed=event_signal.committed)
@@ -177,13 +193,14 @@ def build_adapters(settings: Settings, engine: AsyncEngine, redis: Redis) -> Ada
 
 @contextlib.asynccontextmanager
 async def built_services(
-    settings: Settings, engine: AsyncEngine, redis: Redis
+    settings: Settings, engine: AsyncEngine, redis: Redis, spans: SpanOpener | None = None
 ) -> AsyncIterator[Services]:
     """Adapters, the hashing pool and the services (no server): shared by serve and the CLI."""
-    adapters = build_adapters(settings, engine, redis)
+    adapters = build_adapters(settings, engine, redis, spans)
     # Password hashing is CPU-bound and releases the GIL: one thread per core.
+    threads = settings.hashing_threads or usable_cpus()
     with ThreadPoolExecutor(
-        max_workers=settings.hashing_threads or usable_cpus(),
+        max_workers=threads,
         thread_name_prefix="argon2",
         initializer=lower_thread_priority,
     ) as pool:
@@ -192,6 +209,11 @@ async def built_services(
             time_cost=settings.argon2_time_cost,
             parallelism=settings.argon2_parallelism,
             executor=pool,
+        )
+        hasher.admission = HashingAdmission(
+            threads=threads,
+            queue=threads * settings.hashing_queue_per_thread,
+            initial_hash_seconds=hasher.first_hash_seconds,
         )
         try:
             yield build_services(settings, adapters, hasher)
@@ -211,12 +233,27 @@ async def offline_services(settings: Settings) -> AsyncIterator[Services]:
         yield services
 
 
-def metrics_listener(settings: Settings, metrics: GrpcMetrics) -> MetricsListener:
-    address = listen_address(settings.metrics_host, settings.metrics_port)
+def configured_tracing() -> Tracing | None:
+    """Tracing as the OTEL_* environment asks (off unless asked); OpenTelemetry is imported only
+    then, and must be installed (`pip install 'userservice[tracing]'`)."""
+    if not tracing_requested(os.environ):
+        return None
     try:
-        return start_metrics_listener(
-            metrics.registry, settings.metrics_host, settings.metrics_port
-        )
+        from server.observability.tracing import tracing_from_environment
+    except ImportError as exc:
+        raise TracingConfigurationError(
+            "OTEL_TRACES_EXPORTER / OTEL_EXPORTER_OTLP_ENDPOINT ask for tracing, but OpenTelemetry "
+            "is not installed: pip install 'userservice[tracing]' (or set OTEL_SDK_DISABLED=true)"
+        ) from exc
+    return tracing_from_environment(os.environ)
+
+
+def http_listener(settings: Settings, metrics: GrpcMetrics, services: Services) -> HttpListener:
+    """The HTTP port: metrics, and the keys for consumers that fetch them over HTTP."""
+    address = listen_address(settings.metrics_host, settings.metrics_port)
+    app = listener_app(metrics.registry, key_publication(settings, services))
+    try:
+        return start_http_listener(app, settings.metrics_host, settings.metrics_port)
     except OSError as exc:
         raise CannotStart(
             f"USERSERVICE_METRICS_PORT: cannot listen on {address} for metrics "
@@ -224,28 +261,26 @@ def metrics_listener(settings: Settings, metrics: GrpcMetrics) -> MetricsListene
         ) from exc
 
 
-def dependency_state(services: Services) -> DependencyState:
-    return DependencyState(
-        redis_reachable=lambda: services.redis_guard.reachable,
-        replica_live=lambda: services.replica.live,
-        replica_poll_fresh=lambda: services.replica.poll_fresh,
-        revocation_database_checks=lambda: services.revocations.database_checks,
-        revocation_backstop_waits=lambda: services.revocations.backstop_waits,
-        user_cache_backstop_waits=lambda: services.user_cache.backstop_waits,
-        rate_limit_local_decisions=lambda: services.limiter.local_decisions,
-        redis_failures=lambda: services.redis_guard.failures,
-    )
-
-
 @contextlib.asynccontextmanager
 async def running_application(
-    settings: Settings, *, reuse_port: bool = False, shutdown_grace: float | None = None
+    settings: Settings,
+    *,
+    reuse_port: bool = False,
+    shutdown_grace: float | None = None,
+    tracing: Tracing | None = None,
 ) -> AsyncIterator[Application]:
-    """Starts userservice; on exit: NOT_SERVING, drain within the grace period, close pools."""
+    """Starts userservice; on exit: NOT_SERVING, drain within the grace period, close pools.
+    `tracing`: given (tests, benchmarks), else as the OTEL_* environment asks."""
     log: structlog.typing.FilteringBoundLogger = structlog.get_logger("userservice")
     async with AsyncExitStack() as stack:
+        tracing = tracing or configured_tracing()
+        spans = None
+        if tracing is not None:
+            # Last out: the spans of the final calls are exported after the server stopped.
+            stack.push_async_callback(asyncio.to_thread, tracing.shutdown)
+            spans = tracing.child_spans()
         engine, redis = await stack.enter_async_context(connected(settings))
-        services = await stack.enter_async_context(built_services(settings, engine, redis))
+        services = await stack.enter_async_context(built_services(settings, engine, redis, spans))
         await services.revocations.resync()
         replication = asyncio.create_task(services.replica.run(), name="replication")
         stack.push_async_callback(cancel_and_wait, replication)
@@ -264,9 +299,12 @@ async def running_application(
         stack.push_async_callback(cancel_and_wait, purge)
 
         register_dependency_metrics(metrics.registry, dependency_state(services))
+        register_domain_metrics(metrics.registry, domain_counts(services))
+        if services.hasher.admission is not None:
+            register_hashing_metrics(metrics.registry, services.hasher.admission)
         listener = None
         if settings.metrics_port:
-            listener = metrics_listener(settings, metrics)
+            listener = http_listener(settings, metrics, services)
             stack.callback(listener.close)
 
         health = HealthReporter(
@@ -281,7 +319,14 @@ async def running_application(
         streams = stream_budget(settings)
         register_stream_metrics(metrics.registry, streams)
         server = build_server(
-            settings, services, health, metrics, log, streams=streams, reuse_port=reuse_port
+            settings,
+            services,
+            health,
+            metrics,
+            log,
+            streams=streams,
+            reuse_port=reuse_port,
+            tracing=tracing,
         )
         credentials = server_credentials(
             settings.tls_cert_file, settings.tls_key_file, settings.tls_client_ca_file
@@ -318,6 +363,7 @@ async def running_application(
             environment=settings.environment.value,
             tls=credentials is not None,
             ready=health.ready,
+            tracing=tracing is not None,
         )
         yield app
         log.info("stopping", grace_seconds=settings.shutdown_grace_seconds)

@@ -90,20 +90,38 @@ class Settings(BaseSettings):
         description="Apply migrations at start; default: on in development, off in production.",
     )
     metrics_host: str = Field("0.0.0.0", description="Address of the Prometheus listener.")  # noqa: S104
-    metrics_port: int = Field(9464, ge=0, le=65535, description="Prometheus port; 0 disables it.")
+    metrics_port: int = Field(
+        9464,
+        ge=0,
+        le=65535,
+        description="HTTP port of /metrics and /.well-known/jwks.json (and discovery); 0 disables "
+        "it.",
+    )
+    public_url: str | None = Field(
+        None,
+        pattern=r"^https?://[^/?#]+(/[^?#]*)?$",
+        description="URL at which callers reach the HTTP port (e.g. https://keys.example.com), "
+        "for the discovery document's jwks_uri; unset: http://<the request's Host header>.",
+    )
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
     log_format: LogFormat = Field(LogFormat.AUTO, description="auto, console or json.")
     signup_enabled: bool = Field(True, description="Anyone may CreateUser; else admins only.")
     keys_dir: Path = Field(
         Path("var/keys"),
         validate_default=True,
-        description="Directory of PEM signing keys (<kid>.pem); newest signs.",
+        description="Directory of PEM signing keys (<kid>.pem); the newest active one signs.",
     )
     jwt_algorithm: SigningAlgorithm = Field(
         SigningAlgorithm.EDDSA, description="Signing algorithm family: EdDSA, RS256 or ES256."
     )
     jwt_issuer: str = Field("userservice", min_length=1, description="`iss` of access tokens.")
     jwt_audience: str = Field("userservice", min_length=1, description="`aud` of access tokens.")
+    jwt_key_activation_seconds: int = Field(
+        600,
+        ge=0,
+        description="How long a new signing key is published before it signs (from its creation "
+        "time); the JWKS's Cache-Control max-age is half of it. 0: a new key signs at once.",
+    )
     access_token_ttl_seconds: int = Field(900, ge=30, description="Access-token lifetime.")
     refresh_token_ttl_seconds: int = Field(
         30 * 24 * 3600, ge=60, description="Refresh-token (session) lifetime."
@@ -144,6 +162,14 @@ class Settings(BaseSettings):
         ge=0,
         description="Threads hashing passwords; 0 means one per CPU this process may run on "
         "(set it to the container's CPU limit when that is lower).",
+    )
+    hashing_queue_per_thread: int = Field(
+        8,
+        ge=0,
+        description="Calls that may wait for a hashing thread, per thread (8: about a quarter "
+        "second of waiting at 30 ms a hash); past them, or when a call's deadline would pass in "
+        "the queue, Login, CreateUser, ChangePassword and an email change answer "
+        "RESOURCE_EXHAUSTED `PASSWORD_HASHING_BUSY` with RetryInfo at once.",
     )
     login_failures_per_account_and_ip: int = Field(
         10,

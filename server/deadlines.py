@@ -26,6 +26,12 @@ def budget(upper_bound: float) -> float:
     return min(upper_bound, left)
 
 
+def seconds_left() -> float | None:
+    """The current call's remaining time (negative once passed); None without a deadline."""
+    deadline = deadline_var.get()
+    return None if deadline is None else deadline - time.monotonic()
+
+
 def deadline_passed() -> bool:
     deadline = deadline_var.get()
     return deadline is not None and time.monotonic() >= deadline

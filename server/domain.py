@@ -47,6 +47,7 @@ class RevokeReason(enum.StrEnum):
     USER_CHANGED = "user_changed"
     USER_DELETED = "user_deleted"
     PASSWORD_CHANGED = "password_changed"  # noqa: S105 - a reason, not a secret
+    PASSWORD_RESET = "password_reset"  # noqa: S105 - a reason, not a secret
 
 
 class Scope(enum.StrEnum):

@@ -74,6 +74,7 @@ class Reason(enum.StrEnum):
     # RESOURCE_EXHAUSTED, UNAVAILABLE, DEADLINE_EXCEEDED, UNIMPLEMENTED, INTERNAL
     RATE_LIMITED = enum.auto()
     TOO_MANY_STREAMS = enum.auto()
+    PASSWORD_HASHING_BUSY = enum.auto()
     DATABASE_UNAVAILABLE = enum.auto()
     DEADLINE_EXCEEDED = enum.auto()
     UNIMPLEMENTED = enum.auto()
@@ -162,6 +163,13 @@ class RateLimited(DomainError):
     def __init__(self, message: str, *, retry_after_seconds: float, reason: str | None = None):
         super().__init__(message, reason=reason)
         self.retry_after_seconds = retry_after_seconds
+
+
+class HashingBusy(RateLimited):
+    """Too many password checks are queued (or this call's deadline would pass in the queue):
+    refused before anything was counted, looked up or verified. Retry after the delay."""
+
+    default_reason = Reason.PASSWORD_HASHING_BUSY
 
 
 class Unavailable(DomainError):

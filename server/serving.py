@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc.aio
 import structlog
@@ -34,6 +34,9 @@ from userservice.v1 import (
 )
 from userservice.v1 import service_account_pb2_grpc as sa_pb2_grpc
 
+if TYPE_CHECKING:  # OpenTelemetry is imported only when tracing is on
+    from server.observability.tracing import Tracing
+
 USER_SERVICE = user_pb2.DESCRIPTOR.services_by_name["UserService"].full_name
 AUTH_SERVICE = auth_pb2.DESCRIPTOR.services_by_name["AuthService"].full_name
 SERVICE_ACCOUNT_SERVICE = service_account_pb2.DESCRIPTOR.services_by_name[
@@ -45,11 +48,19 @@ HEALTH_SERVICE = "grpc.health.v1.Health"
 
 
 def register_servicers(
-    registry: Any, services: Services, health: HealthReporter, clients: ClientResolver
+    registry: Any,
+    services: Services,
+    health: HealthReporter,
+    clients: ClientResolver,
+    *,
+    encoded_users: int,
 ) -> None:
     """The four application services, health and reflection."""
     user_pb2_grpc.add_UserServiceServicer_to_server(
-        UserServicer(services.users, services.email_verification, clients), registry
+        UserServicer(
+            services.users, services.email_verification, clients, encoded_users=encoded_users
+        ),
+        registry,
     )
     auth_pb2_grpc.add_AuthServiceServicer_to_server(
         AuthServicer(
@@ -64,7 +75,9 @@ def register_servicers(
     sa_pb2_grpc.add_ServiceAccountServiceServicer_to_server(
         ServiceAccountServicer(services.service_accounts), registry
     )
-    events_pb2_grpc.add_EventServiceServicer_to_server(EventServicer(services.events), registry)
+    events_pb2_grpc.add_EventServiceServicer_to_server(
+        EventServicer(services.events, services.auth), registry
+    )
     health_pb2_grpc.add_HealthServicer_to_server(health.servicer, registry)
     reflection_pb2_grpc.add_ServerReflectionServicer_to_server(
         reflection.aio.ReflectionServicer(
@@ -92,6 +105,7 @@ def build_server(
     *,
     streams: StreamBudget,
     reuse_port: bool,
+    tracing: Tracing | None = None,
 ) -> grpc.aio.Server:
     clients = ClientResolver(settings.trusted_proxies)
     pipeline = CallPipeline(
@@ -102,10 +116,11 @@ def build_server(
         streams=streams,
         logger=log,
         clients=clients,
+        tracing=tracing,
     )
     server = create_server(settings, reuse_port=reuse_port)
     # The pipeline wraps every handler once, here, instead of running per call through
     # grpc's interceptor chain (see server/rpc/pipeline.py for the measured reason).
     registry = PipelineRegistry(server, pipeline)
-    register_servicers(registry, services, health, clients)
+    register_servicers(registry, services, health, clients, encoded_users=settings.user_cache_size)
     return server

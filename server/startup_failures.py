@@ -18,6 +18,7 @@ from sqlalchemy.engine import make_url
 
 from server.config import Settings
 from server.errors import Unavailable
+from server.observability.spans import TracingConfigurationError
 from server.transport import PortUnavailable
 
 DATABASE_SETTING = "USERSERVICE_DATABASE_URL"
@@ -95,7 +96,7 @@ def explain(exc: BaseException, settings: Settings) -> str | None:
     """One line for a known start-up failure; None for anything else (a bug: keep the trace)."""
     causes = list(_chain(exc))
     for cause in causes:
-        if isinstance(cause, CannotStart | PortUnavailable):
+        if isinstance(cause, CannotStart | PortUnavailable | TracingConfigurationError):
             return str(cause)
         if (problem := _database_problem(cause, settings)) is not None:
             return problem

@@ -72,6 +72,8 @@ class Services:
     limiter: RateLimiter
     redis_guard: RedisGuard
     user_cache: UserCache
+    # Its admission is read by the hashing metrics (server/observability/hashing_metrics.py).
+    hasher: PasswordHasher
 
 
 def page_token_secret(settings: Settings) -> bytes:
@@ -176,4 +178,5 @@ def build_services(settings: Settings, adapters: Adapters, hasher: PasswordHashe
         event_signal=adapters.event_signal,
         limiter=limiter,
         redis_guard=adapters.redis_guard,
+        hasher=hasher,
     )

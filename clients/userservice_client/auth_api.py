@@ -21,7 +21,8 @@ class AuthServiceMethods(ClientBase):
         """Logs in; from now on this client calls as that user, refreshing tokens as needed.
 
         UnauthenticatedError (INVALID_CREDENTIALS) for a wrong email or password,
-        RateLimitedError (see `retry_delay`) after too many failures.
+        RateLimitedError (see `retry_delay`) after too many failures, or with reason
+        PASSWORD_HASHING_BUSY when the server has too many password checks in progress.
         """
         request = auth_pb2.LoginRequest(email=email, password=password)
         pair = await self._call(self._auth.Login, request, timeout, metadata, authenticated=False)

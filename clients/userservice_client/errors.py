@@ -98,7 +98,8 @@ class AbortedError(UserServiceError):
 
 
 class RateLimitedError(UserServiceError):
-    """RESOURCE_EXHAUSTED: throttled; wait `retry_delay` before trying again."""
+    """RESOURCE_EXHAUSTED: throttled (RATE_LIMITED) or the server's password hashing is busy
+    (PASSWORD_HASHING_BUSY); wait `retry_delay` before trying again."""
 
 
 class UnavailableError(UserServiceError):

@@ -8,6 +8,7 @@ timeout on every call; after it, the next call tries Redis again, so recovery ne
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -16,6 +17,7 @@ import structlog
 
 from server.cache.client import REDIS_ERRORS
 from server.deadlines import budget
+from server.observability.spans import SpanOpener
 
 T = TypeVar("T")
 
@@ -24,9 +26,20 @@ class RedisUnavailable(Exception):
     """Redis did not answer (or is cooling down after a failure); degrade."""
 
 
+_NO_SPAN = contextlib.nullcontext()
+_SPAN_ATTRIBUTES = {"db.system": "redis"}
+
+
 class RedisGuard:
-    def __init__(self, *, timeout_seconds: float, cooldown_seconds: float = 1.0) -> None:
+    def __init__(
+        self,
+        *,
+        timeout_seconds: float,
+        cooldown_seconds: float = 1.0,
+        spans: SpanOpener | None = None,
+    ) -> None:
         self._timeout = timeout_seconds
+        self._spans = spans
         self._cooldown = cooldown_seconds
         self._retry_at = 0.0
         self._log = structlog.get_logger("userservice.redis")
@@ -42,9 +55,12 @@ class RedisGuard:
     async def call(self, operation: Callable[[], Awaitable[T]]) -> T:
         if not self.available:
             raise RedisUnavailable
+        # A child span of the call's, when tracing is on (one per round trip through the guard).
+        span = _NO_SPAN if self._spans is None else self._spans("redis", _SPAN_ATTRIBUTES)
         try:
-            async with asyncio.timeout(budget(self._timeout)):
-                result = await operation()
+            with span:
+                async with asyncio.timeout(budget(self._timeout)):
+                    result = await operation()
         except REDIS_ERRORS as exc:
             self.reachable = False
             self.failures += 1

@@ -1,18 +1,23 @@
 """Fixed-window rate limits in Redis (atomic, every key with a TTL), per process when Redis is down.
 
-`reserve` is the primitive a brute-force throttle needs: it counts the attempt against every
-limit and says whether any was already over budget, in one Redis round trip (a Lua script: for
-each key INCR, and PEXPIRE when the key has no TTL, so a window starts with its first attempt and
-no key ever outlives it). The caller verifies nothing when it answers a wait. Since counting
-comes before checking, N concurrent attempts against a limit of M admit exactly M of them,
-whatever their interleaving: the counter, not a read-then-write in the caller, decides.
+`reserve` is the primitive a brute-force throttle needs: in one Redis round trip (a Lua script,
+atomic) it decides and counts the attempt — against every limit when all have room, else only
+against the limits that refuse it (PEXPIRE when a key has no TTL, so a window starts with its
+first attempt and no key ever outlives it). The caller verifies nothing when it answers a wait.
+Since the count and the decision are one step, N concurrent attempts against a limit of M admit
+exactly M of them, whatever their interleaving; and an attempt refused by a tight limit (one
+address guessing at an account) spends nothing of a wider one (the account's budget, which its
+owner shares), so no one can cheaply lock an owner out from elsewhere.
 
-When Redis is unavailable, a bounded in-process counter keeps the limit with the same
-increment-then-compare semantics (per replica, so looser, but never off).
+Every attempt is also counted in a bounded in-process counter, which decides when Redis is
+unavailable (from the start, or partway through a burst): the limit then holds per process with
+the same increment-then-compare semantics (per replica, so looser across replicas, but the
+attempts Redis had counted are not forgotten). A Redis that restarts empty starts new windows.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import hashlib
 import ipaddress
@@ -32,18 +37,31 @@ _LOCAL_CAPACITY = 100_000
 # would give one attacker 2^64 budgets.
 IPV6_SUBJECT_PREFIX: Final = 64
 
-# KEYS: one counter per limit; ARGV: each window in milliseconds, in the same order.
-# Returns count1, pttl1, count2, pttl2, ...
+# KEYS: one counter per limit; ARGV: each window in milliseconds, then each limit's maximum, in
+# the same order. An attempt every limit has room for counts against all of them; one that a limit
+# refuses counts only against the limits that refuse it, so an attempt refused by a tight limit
+# (one address guessing at an account) spends nothing of a wider one (the account's own budget,
+# shared with its owner). A key gets its window as TTL when it has none. Returns count1, pttl1,
+# count2, pttl2, ...
 _RESERVE_SCRIPT: Final = """
+local n = #KEYS
+local counts = {}
+local refused = false
+for i, key in ipairs(KEYS) do
+  counts[i] = tonumber(redis.call('GET', key) or '0')
+  if counts[i] >= tonumber(ARGV[n + i]) then refused = true end
+end
 local replies = {}
 for i, key in ipairs(KEYS) do
-  local count = redis.call('INCR', key)
+  if (not refused) or counts[i] >= tonumber(ARGV[n + i]) then
+    counts[i] = redis.call('INCR', key)
+  end
   local ttl = redis.call('PTTL', key)
-  if ttl < 0 then
+  if ttl == -1 then
     ttl = tonumber(ARGV[i])
     redis.call('PEXPIRE', key, ttl)
   end
-  replies[2 * i - 1] = count
+  replies[2 * i - 1] = counts[i]
   replies[2 * i] = ttl
 end
 return replies
@@ -105,6 +123,8 @@ class _LocalCounters:
     def add(self, subject: str, amount: int) -> tuple[int, float]:
         now = time.monotonic()
         count, started = self._entries.get(subject, (0, now))
+        if now >= started + self._window:  # a fixed window: the next attempt starts a new one
+            count, started = 0, now
         if amount:
             self._entries[subject] = (count + amount, started)
         return count + amount, max(0.0, started + self._window - now)
@@ -130,8 +150,10 @@ class RateLimiter:
         # Redis restart, on NOSCRIPT).
         self._reserve_script = redis.register_script(_RESERVE_SCRIPT)
         self._release_script = redis.register_script(_RELEASE_SCRIPT)
-        # Decisions the in-process counters made because Redis could not (exported as a metric).
+        # Decisions the in-process counters made because Redis could not, and attempts refused,
+        # by the limit that refused them (exported as metrics).
         self.local_decisions = 0
+        self.throttled: collections.Counter[str] = collections.Counter()
 
     def _local_for(self, limit: Limit) -> _LocalCounters:
         counters = self._local.get(limit.name)
@@ -151,28 +173,35 @@ class RateLimiter:
         if not checks:
             return Admission(None, first_refusal=False)
         counts = await self._add_one(checks)
-        over = [
-            (count, left)
-            for (limit, _), (count, left) in zip(checks, counts, strict=True)
-            if count > limit.max_count
-        ]
+        wait = self._refusal(checks, counts, over=0)
         first = any(
             count == limit.max_count + 1
             for (limit, _), (count, _left) in zip(checks, counts, strict=True)
         )
-        return Admission(max(left for _, left in over) if over else None, first_refusal=first)
+        return Admission(wait, first_refusal=first)
 
     async def retry_after(self, checks: Sequence[tuple[Limit, str]]) -> float | None:
         """Seconds until the first exhausted limit frees up; None when every limit has room.
 
         A read, not a reservation: check-then-act callers race (see `reserve`)."""
         counts = await self._peek(checks)
+        return self._refusal(checks, counts, over=-1)
+
+    def _refusal(
+        self, checks: Sequence[tuple[Limit, str]], counts: list[tuple[int, float]], *, over: int
+    ) -> float | None:
+        """The longest wait among the limits whose count passed `max_count + over`, counted
+        under that limit's name; None when every limit has room."""
         waits = [
-            left
+            (left, limit.name)
             for (limit, _), (count, left) in zip(checks, counts, strict=True)
-            if count >= limit.max_count
+            if count > limit.max_count + over
         ]
-        return max(waits) if waits else None
+        if not waits:
+            return None
+        wait, name = max(waits)
+        self.throttled[name] += 1
+        return wait
 
     async def hit(self, checks: Sequence[tuple[Limit, str]]) -> None:
         await self._add_one(checks)
@@ -198,21 +227,38 @@ class RateLimiter:
 
     async def _add_one(self, checks: Sequence[tuple[Limit, str]]) -> list[tuple[int, float]]:
         keys = [self._keys.rate_limit(limit.name, subject) for limit, subject in checks]
-        windows_ms = [limit.window_seconds * 1000 for limit, _ in checks]
+        args = [limit.window_seconds * 1000 for limit, _ in checks]
+        args += [limit.max_count for limit, _ in checks]
 
         async def in_redis() -> list[tuple[int, float]]:
-            replies = await self._reserve_script(keys=keys, args=windows_ms)
+            replies = await self._reserve_script(keys=keys, args=args)
             return [
                 (int(replies[i]), max(0, int(replies[i + 1])) / 1000)
                 for i in range(0, len(replies), 2)
             ]
 
+        # Counted here too, always, before any await (the event loop makes this atomic per
+        # process): when Redis fails partway through a burst, this process's attempts already
+        # counted in Redis stay counted, so the fallback gives them no fresh budget.
+        local = self._add_locally(checks)
         try:
             return await self._guard.call(in_redis)
         except RedisUnavailable:
-            # No await between the increments: the event loop makes this atomic per process.
             self.local_decisions += 1
-            return [self._local_for(limit).add(subject, 1) for limit, subject in checks]
+            return local
+
+    def _add_locally(self, checks: Sequence[tuple[Limit, str]]) -> list[tuple[int, float]]:
+        """The script's rule on the in-process counters (no await: atomic per process)."""
+        counters = [(self._local_for(limit), limit, subject) for limit, subject in checks]
+        before = [counter.add(subject, 0) for counter, _, subject in counters]
+        full = [
+            count >= limit.max_count
+            for (_, limit, _), (count, _) in zip(counters, before, strict=True)
+        ]
+        return [
+            counter.add(subject, 1) if is_full or not any(full) else current
+            for (counter, _, subject), current, is_full in zip(counters, before, full, strict=True)
+        ]
 
     async def _peek(self, checks: Sequence[tuple[Limit, str]]) -> list[tuple[int, float]]:
         async def in_redis() -> list[tuple[int, float]]:

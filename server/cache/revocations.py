@@ -22,6 +22,7 @@ never a revoked token accepted (ARCHITECTURE.md, "Replication under faults").
 from __future__ import annotations
 
 import asyncio
+import collections
 import datetime as dt
 import time
 import uuid
@@ -34,6 +35,7 @@ from server.cache.client import REDIS_ERRORS, Redis
 from server.cache.guard import RedisGuard, RedisUnavailable
 from server.cache.keys import RedisKeys
 from server.cache.replica import LocalReplica, sessions_revoked_message
+from server.domain import RevokeReason
 from server.tasks import cancel_and_wait
 
 # While a resync keeps failing (Redis or the database down), it is retried with backoff.
@@ -70,14 +72,16 @@ class RevocationStore:
         # acknowledgements that waited for every replica's poll because Redis was unreachable.
         self.database_checks = 0
         self.backstop_waits = 0
+        self.revoked: collections.Counter[str] = collections.Counter()  # sessions, by reason
 
-    async def announce(self, session_ids: Iterable[uuid.UUID]) -> None:
+    async def announce(self, session_ids: Iterable[uuid.UUID], *, reason: RevokeReason) -> None:
         """After the database commit: record in Redis and tell every replica; or, when Redis
         cannot take it, wait until every poll-fresh replica has read it from the database."""
         committed_by = time.monotonic()
         ids = list(session_ids)
         if not ids:
             return
+        self.revoked[reason.value] += len(ids)
         self._replica.revoked_here(ids)
         seconds = int(self._retention.total_seconds())
         message = sessions_revoked_message(ids)

@@ -1,14 +1,21 @@
-"""Prometheus metrics, in a registry owned by the application (not the global): gRPC calls, and
-the state of the degradable dependencies (Redis, each replica's copy of revocations)."""
+"""Prometheus metrics, in a registry owned by the application (not the global): gRPC calls and
+their messages, the process and its garbage collector, and the state of the degradable
+dependencies (Redis, each replica's copy of revocations). The domain's counters are in
+`server/observability/domain_metrics.py`."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from threading import Thread
-from wsgiref.simple_server import WSGIServer
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client import (
+    GC_COLLECTOR,
+    PLATFORM_COLLECTOR,
+    PROCESS_COLLECTOR,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+)
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -23,11 +30,17 @@ class GrpcMetrics:
     started: Counter
     handled: Counter
     handling_seconds: Histogram
+    msg_received: Counter
+    msg_sent: Counter
     purged_rows: Counter
 
     @classmethod
     def create(cls) -> GrpcMetrics:
         registry = CollectorRegistry()
+        # The default registry's process, GC and platform collectors: they read /proc and the
+        # interpreter at scrape time, nothing per call.
+        for collector in (PROCESS_COLLECTOR, GC_COLLECTOR, PLATFORM_COLLECTOR):
+            registry.register(collector)
         return cls(
             registry=registry,
             started=Counter(
@@ -49,6 +62,18 @@ class GrpcMetrics:
                 buckets=_BUCKETS,
                 registry=registry,
             ),
+            msg_received=Counter(
+                "grpc_server_msg_received_total",
+                "Request messages received (one per unary call, each message of a stream).",
+                _LABELS,
+                registry=registry,
+            ),
+            msg_sent=Counter(
+                "grpc_server_msg_sent_total",
+                "Response messages sent (one per successful unary call, each streamed message).",
+                _LABELS,
+                registry=registry,
+            ),
             purged_rows=Counter(
                 "userservice_purged_rows_total",
                 "Expired rows deleted by the periodic purge, by table.",
@@ -66,13 +91,22 @@ class GrpcMetrics:
             started=self.started.labels(*labels),
             handling_seconds=self.handling_seconds.labels(*labels),
             handled_by_code=lambda code: self.handled.labels(*labels, code),
+            msg_received=self.msg_received.labels(*labels),
+            msg_sent=self.msg_sent.labels(*labels),
         )
 
 
 class MethodMetrics:
     """One method's label children, looked up once rather than on every call."""
 
-    __slots__ = ("_handled", "_handled_by_code", "handling_seconds", "started")
+    __slots__ = (
+        "_handled",
+        "_handled_by_code",
+        "handling_seconds",
+        "msg_received",
+        "msg_sent",
+        "started",
+    )
 
     def __init__(
         self,
@@ -80,8 +114,12 @@ class MethodMetrics:
         started: Counter,
         handling_seconds: Histogram,
         handled_by_code: Callable[[str], Counter],
+        msg_received: Counter,
+        msg_sent: Counter,
     ) -> None:
         self.started = started
+        self.msg_received = msg_received
+        self.msg_sent = msg_sent
         self.handling_seconds = handling_seconds
         self._handled_by_code = handled_by_code
         self._handled: dict[str, Counter] = {}
@@ -165,23 +203,3 @@ class DependencyCollector(Collector):
 
 def register_dependency_metrics(registry: CollectorRegistry, state: DependencyState) -> None:
     registry.register(DependencyCollector(state))
-
-
-@dataclass(slots=True)
-class MetricsListener:
-    server: WSGIServer
-    thread: Thread
-
-    @property
-    def port(self) -> int:
-        return int(self.server.server_port)
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
-
-
-def start_metrics_listener(registry: CollectorRegistry, host: str, port: int) -> MetricsListener:
-    server, thread = start_http_server(port, addr=host, registry=registry)
-    return MetricsListener(server, thread)

@@ -28,9 +28,11 @@ from sqlalchemy.ext.asyncio import (
 from server.config import Settings
 from server.deadlines import budget, deadline_passed
 from server.errors import DeadlineExceeded, Reason, Unavailable
+from server.observability.spans import SpanOpener
 
 # An execution option: the transaction will write (SQLite begins it IMMEDIATE).
 _WRITES = "userservice_writes"
+_NO_SPAN = contextlib.nullcontext()
 
 
 def create_engine(settings: Settings) -> AsyncEngine:
@@ -110,8 +112,12 @@ def is_connectivity_error(exc: BaseException) -> bool:
 
 
 class Database:
-    def __init__(self, engine: AsyncEngine, *, timeout_seconds: float) -> None:
+    def __init__(
+        self, engine: AsyncEngine, *, timeout_seconds: float, spans: SpanOpener | None = None
+    ) -> None:
         self.engine = engine
+        self._spans = spans
+        self._span_attributes = {"db.system": engine.dialect.name}
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
         self._writes = async_sessionmaker(
             engine.execution_options(**{_WRITES: True}), expire_on_commit=False
@@ -124,28 +130,31 @@ class Database:
         """One unit of work: committed when the block ends, rolled back if it raises. On SQLite
         it holds the database's write lock from its first statement (units are serialised); on
         PostgreSQL it is READ COMMITTED, and a read that a write depends on takes a row lock."""
-        async with self._unit(self._writes, commit=True) as session:
+        async with self._unit(self._writes, commit=True, name="database transaction") as session:
             yield session
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
         """Reads only; nothing is committed."""
-        async with self._unit(self._sessions, commit=False) as session:
+        async with self._unit(self._sessions, commit=False, name="database read") as session:
             yield session
 
     @asynccontextmanager
     async def _unit(
-        self, sessions: async_sessionmaker[AsyncSession], *, commit: bool
+        self, sessions: async_sessionmaker[AsyncSession], *, commit: bool, name: str
     ) -> AsyncIterator[AsyncSession]:
-        async with self._bounded():
-            session = sessions()
-            await self._connected(session)
-            try:
-                yield session
-                if commit:
-                    await session.commit()
-            finally:
-                await session.close()  # rolls back what was not committed
+        # A child span of the call's, when tracing is on: the unit from connect to commit.
+        span = _NO_SPAN if self._spans is None else self._spans(name, self._span_attributes)
+        with span:
+            async with self._bounded():
+                session = sessions()
+                await self._connected(session)
+                try:
+                    yield session
+                    if commit:
+                        await session.commit()
+                finally:
+                    await session.close()  # rolls back what was not committed
 
     async def _connected(self, session: AsyncSession) -> None:
         """Takes the unit's connection in a task of its own, so that the unit's bound holds.

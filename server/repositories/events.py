@@ -9,6 +9,7 @@ log"). SQLite's write units already run one at a time.
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import uuid
 from collections.abc import Sequence
@@ -38,15 +39,17 @@ class EventRepository:
     def append(self, event: NewEvent) -> None:
         self._pending.append(event)
 
-    async def flush(self) -> bool:
-        """Writes the appended events (whether there were any); the unit of work commits next."""
+    async def flush(self) -> collections.Counter[str]:
+        """Writes the appended events; how many of each type (empty: none). The unit of work
+        commits next."""
         if not self._pending:
-            return False
+            return collections.Counter()
+        written = collections.Counter(event.type.value for event in self._pending)
         rows, self._pending = [self._row(event) for event in self._pending], []
         if self._session.get_bind().dialect.name == "postgresql":
             await self._session.execute(select(func.pg_advisory_xact_lock(EVENTS_LOCK_KEY)))
         await self._session.execute(insert(EventRow), rows)
-        return True
+        return written
 
     async def after(self, cursor: int, *, types: frozenset[str], limit: int) -> Sequence[Event]:
         query = select(EventRow).where(EventRow.id > cursor)

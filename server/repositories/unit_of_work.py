@@ -7,6 +7,7 @@ unique violations into the domain's conflict errors.
 
 from __future__ import annotations
 
+import collections
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
@@ -48,6 +49,8 @@ class SqlUnitOfWorkFactory:
         self._db = db
         self._box = box
         self._events_committed = events_committed
+        # Events committed, by type (exported as userservice_events_written_total).
+        self.events_written: collections.Counter[str] = collections.Counter()
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[SqlUnitOfWork]:
@@ -55,8 +58,9 @@ class SqlUnitOfWorkFactory:
             uow = SqlUnitOfWork(session, self._box)
             yield uow
             # Last, just before the commit: the events' lock is held only as long as that takes.
-            wrote_events = await uow.events.flush()
-        if wrote_events:
+            written = await uow.events.flush()
+        if written:
+            self.events_written.update(written)
             self._events_committed()
 
     @asynccontextmanager

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeAlias
+from typing import Any, Final, TypeAlias, TypeVar
 
 import grpc
 
@@ -17,6 +17,9 @@ from server.rpc.call_context import ServicerContext
 
 Behavior: TypeAlias = Callable[[Any, ServicerContext], Any]
 Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"
+
+_PRESERIALIZED: Final = "_returns_serialized_response"
+_Method = TypeVar("_Method", bound=Callable[..., Any])
 
 _BEHAVIOR_FIELDS = ("unary_unary", "unary_stream", "stream_unary", "stream_stream")
 _GRPC_TYPES = {
@@ -58,3 +61,15 @@ def replace_behavior(handler: Handler, behavior: Behavior, **fields: Any) -> Han
         **{behavior_field(handler): behavior}, **fields
     )
     return replaced
+
+
+def preserialized(method: _Method) -> _Method:
+    """Marks a unary servicer method that returns its response already serialized (`bytes`):
+    the pipeline registers it without a response serializer, so a cached encoding is sent as it
+    is."""
+    setattr(method, _PRESERIALIZED, True)
+    return method
+
+
+def returns_serialized(behavior: Behavior) -> bool:
+    return bool(getattr(behavior, _PRESERIALIZED, False))

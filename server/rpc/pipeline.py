@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Final, NoReturn
+from typing import TYPE_CHECKING, Any, Final, NoReturn
 
 import grpc
 import grpc.aio
@@ -37,7 +37,14 @@ from server.rpc.access_log import (
 from server.rpc.authentication import Authenticate, bearer_token, enforce
 from server.rpc.call_context import ServicerContext, principal_var, request_id_var
 from server.rpc.caller_address import ClientResolver
-from server.rpc.handlers import CallInfo, Handler, behavior_of, replace_behavior
+from server.rpc.handlers import (
+    CallInfo,
+    Handler,
+    behavior_of,
+    replace_behavior,
+    returns_serialized,
+)
+from server.rpc.message_counts import counted_requests, counting_writes
 from server.rpc.outcome import final_code
 from server.rpc.policy import Access, MethodPolicy, policy_for
 from server.rpc.status import (
@@ -49,6 +56,9 @@ from server.rpc.status import (
 )
 from server.rpc.streams import StreamBudget
 
+if TYPE_CHECKING:  # OpenTelemetry is imported only when tracing is on
+    from server.observability.tracing import MethodTracer, ServerSpan, Tracing
+
 # Probes call these every few seconds on every replica: their access lines are DEBUG, not INFO.
 QUIET_SERVICES: Final = frozenset({"grpc.health.v1.Health"})
 
@@ -56,7 +66,7 @@ QUIET_SERVICES: Final = frozenset({"grpc.health.v1.Health"})
 class _Call:
     """One call's bookkeeping, from its start to its access line; also its `CallOrigin`."""
 
-    __slots__ = ("clients", "code", "context", "request_id", "started", "user")
+    __slots__ = ("clients", "code", "context", "request_id", "span", "started", "trace_id", "user")
 
     def __init__(self, request_id: str, context: ServicerContext, clients: ClientResolver) -> None:
         self.request_id = request_id
@@ -65,6 +75,8 @@ class _Call:
         self.started = time.perf_counter()
         self.code: grpc.StatusCode | None = None  # None: read from the context at the end
         self.user = ""
+        self.trace_id = ""  # set only by the traced pipeline, when its span is recorded
+        self.span: ServerSpan | None = None
 
     def client_ip(self) -> str:
         # Resolved only when an event is recorded: reads pay nothing for it.
@@ -80,6 +92,7 @@ class _Method:
     policy: MethodPolicy
     metrics: MethodMetrics
     quiet: bool
+    tracer: MethodTracer | None
 
     @property
     def public(self) -> bool:
@@ -97,6 +110,7 @@ class CallPipeline:
         streams: StreamBudget,
         logger: structlog.typing.FilteringBoundLogger,
         clients: ClientResolver,
+        tracing: Tracing | None = None,
     ) -> None:
         self._clients = clients
         self._metrics = metrics
@@ -105,14 +119,17 @@ class CallPipeline:
         self._authenticate = authenticate
         self._signup_enabled = signup_enabled
         self._log = logger
+        self._tracing = tracing
 
     def wrap(self, full_method: str, handler: Handler) -> Handler:
         info = CallInfo.of(full_method, handler)
+        tracing = self._tracing
         method = _Method(
             info,
             policy_for(full_method),
             self._metrics.for_method(info.grpc_type, info.service, info.method),
             info.service in QUIET_SERVICES,
+            None if tracing is None else tracing.for_method(info.service, info.method),
         )
         behavior = behavior_of(handler)
         if handler.response_streaming:
@@ -120,23 +137,42 @@ class CallPipeline:
             # (server/rpc/streams.py). Keyed off the handler, so a new streaming RPC is covered.
             behavior = self._streams.guard(behavior)
         public = method.public
-        begin, admit, fail, end = self._begin, self._admit, self._fail, self._end
+        # Decided here, once per method: without tracing no call touches OpenTelemetry.
+        begin, end = (
+            (self._begin, self._end) if tracing is None else (self._begin_traced, self._end_traced)
+        )
+        admit, fail = self._admit, self._fail
+        received, sent = method.metrics.msg_received, method.metrics.msg_sent
+        request_stream = handler.request_streaming
 
-        # One shape for every kind: a streaming behaviour is a coroutine by now (it writes).
+        # One shape for every kind: a streaming behaviour is a coroutine by now (it writes, and
+        # its writes are counted); a streaming request is counted as it is read.
+        streaming = handler.response_streaming
+
         async def run(request: Any, context: ServicerContext) -> Any:
             call, authorization = begin(method, context)
+            if request_stream:
+                request = counted_requests(request, received)
+            else:
+                received.inc()
             try:
                 if request is UNPARSABLE:
                     await abort_with(context, malformed_request())
                 if not public:
                     await admit(method, call, authorization)
-                return await behavior(request, context)
+                if streaming:
+                    return await behavior(request, counting_writes(context, sent))
+                response = await behavior(request, context)
+                sent.inc()
+                return response
             except BaseException as error:  # noqa: BLE001 - fail() raises: abort or re-raise
                 await fail(method, call, context, error)
             finally:
                 end(method, call, context)
 
-        wrapped = replace_behavior(handler, run)
+        # A method whose servicer answers with bytes it already serialized has no serializer.
+        serialized = {"response_serializer": None} if returns_serialized(behavior) else {}
+        wrapped = replace_behavior(handler, run, **serialized)
         return tolerant_request_deserializer(wrapped)
 
     def _begin(self, method: _Method, context: ServicerContext) -> tuple[_Call, str | None]:
@@ -157,6 +193,13 @@ class CallPipeline:
         context.set_trailing_metadata(((REQUEST_ID_HEADER, call.request_id),))
         method.metrics.started.inc()
         self._access_log.started(method.info.full_method, call.request_id)
+        return call, authorization
+
+    def _begin_traced(self, method: _Method, context: ServicerContext) -> tuple[_Call, str | None]:
+        call, authorization = self._begin(method, context)
+        assert method.tracer is not None
+        call.span = method.tracer.start(context.invocation_metadata())
+        call.trace_id = call.span.trace_id
         return call, authorization
 
     async def _admit(self, method: _Method, call: _Call, authorization: str | None) -> None:
@@ -184,7 +227,7 @@ class CallPipeline:
             call.code = final_code(context, late)
             raise
 
-    def _end(self, method: _Method, call: _Call, context: ServicerContext) -> None:
+    def _end(self, method: _Method, call: _Call, context: ServicerContext) -> grpc.StatusCode:
         elapsed = time.perf_counter() - call.started
         code = call.code or final_code(context, None)
         method.metrics.handling_seconds.observe(elapsed)
@@ -198,7 +241,14 @@ class CallPipeline:
                 duration_ms=round(elapsed * 1000, 3),
                 user=call.user,
                 request_id=call.request_id,
+                trace_id=call.trace_id,
             )
+        return code
+
+    def _end_traced(self, method: _Method, call: _Call, context: ServicerContext) -> None:
+        code = self._end(method, call, context)
+        if call.span is not None:
+            call.span.end(code)
 
 
 class PipelineRegistry:

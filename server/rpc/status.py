@@ -110,7 +110,10 @@ REASONS_BY_CODE: Final[tuple[tuple[grpc.StatusCode, tuple[Reason, ...]], ...]] =
         (Reason.EMAIL_NOT_VERIFIED, Reason.EMAIL_ALREADY_VERIFIED),
     ),
     (grpc.StatusCode.ABORTED, (Reason.ETAG_MISMATCH, Reason.CONCURRENT_CHANGE)),
-    (grpc.StatusCode.RESOURCE_EXHAUSTED, (Reason.RATE_LIMITED, Reason.TOO_MANY_STREAMS)),
+    (
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        (Reason.RATE_LIMITED, Reason.TOO_MANY_STREAMS, Reason.PASSWORD_HASHING_BUSY),
+    ),
     (grpc.StatusCode.UNAVAILABLE, (Reason.DATABASE_UNAVAILABLE,)),
     (grpc.StatusCode.DEADLINE_EXCEEDED, (Reason.DEADLINE_EXCEEDED,)),
     (grpc.StatusCode.UNIMPLEMENTED, (Reason.UNIMPLEMENTED,)),

@@ -1,9 +1,15 @@
 """Signing keys: a directory of PEM files named `<kid>.pem`, one pinned algorithm family.
 
-The newest key signs. An older key is retired when a newer one appears, and stays published (in
-the JWKS, and accepted for verification) until every token it could have signed has expired;
-after that it is dropped even if its file remains. `userservice keys generate` writes keys whose
-kid starts with their creation time, so file order is age order; other kids fall back to mtime.
+A key is published (in the JWKS, and accepted for verification) as soon as a process loads it,
+and signs only once it has been published for the activation delay
+(`USERSERVICE_JWT_KEY_ACTIVATION_SECONDS`, counted from its creation time): consumers that
+cache the JWKS for less than that (its Cache-Control says half of it) hold a new key before its
+first token. Then the newest active key signs, on every replica at the same moment, without a
+restart. An older key is retired when its successor starts signing, and stays published until
+every token it could have signed has expired; after that it is dropped even if its file remains.
+The only key (or, when none is active yet, the oldest) signs at once. `userservice keys
+generate` writes keys whose kid starts with their creation time, so file order is age order;
+other kids fall back to mtime.
 """
 
 from __future__ import annotations
@@ -62,8 +68,17 @@ class SigningKey:
 @dataclass(frozen=True, slots=True)
 class KeySet:
     algorithm: SigningAlgorithm
-    signer: SigningKey
-    published: Mapping[str, SigningKey]  # kid → key: the signer and the retired keys still valid
+    keys: tuple[SigningKey, ...]  # oldest first
+    activation: dt.timedelta
+    # kid → key, as loaded: keys waiting to sign, the signer, retired keys whose tokens may live.
+    published: Mapping[str, SigningKey]
+
+    def signer_at(self, now: dt.datetime) -> SigningKey:
+        """The newest key published for the activation delay (with no delay: the newest key)."""
+        if not self.activation:
+            return self.keys[-1]
+        active = [key for key in self.keys if key.created_at + self.activation <= now]
+        return active[-1] if active else self.keys[0]
 
     def verification_key(self, kid: str) -> PublicKey | None:
         key = self.published.get(kid)
@@ -113,6 +128,7 @@ def load_key_set(
     *,
     access_token_ttl: dt.timedelta,
     now: dt.datetime,
+    activation: dt.timedelta = dt.timedelta(0),
 ) -> KeySet:
     paths = sorted(directory.glob("*.pem")) if directory.is_dir() else []
     if not paths:
@@ -121,13 +137,13 @@ def load_key_set(
             "create one with `userservice keys generate`"
         )
     keys = sorted((read_key(p, algorithm) for p in paths), key=lambda k: (k.created_at, k.kid))
-    signer = keys[-1]
-    published = {signer.kid: signer}
+    newest = keys[-1]
+    published = {newest.kid: newest}
     for key, successor in itertools.pairwise(keys):
-        # Retired when its successor appeared; its tokens are all expired ttl (+leeway) later.
-        if now < successor.created_at + access_token_ttl + CLOCK_LEEWAY:
+        # Retired when its successor started signing; its tokens all expired ttl (+leeway) later.
+        if now < successor.created_at + activation + access_token_ttl + CLOCK_LEEWAY:
             published[key.kid] = key
-    return KeySet(algorithm, signer, published)
+    return KeySet(algorithm, tuple(keys), activation, published)
 
 
 def _new_private_key(algorithm: SigningAlgorithm) -> PrivateKey:
@@ -139,7 +155,7 @@ def _new_private_key(algorithm: SigningAlgorithm) -> PrivateKey:
 
 
 def generate_key(directory: Path, algorithm: SigningAlgorithm, *, now: dt.datetime) -> Path:
-    """Writes a new key (mode 0600) that becomes the signer; returns its path."""
+    """Writes a new key (mode 0600), the signer once published for the activation delay."""
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     kid = f"{now.strftime(_KID_TIME_FORMAT)}-{secrets.token_hex(4)}"
     pem = _new_private_key(algorithm).private_bytes(

@@ -10,6 +10,7 @@ so a validly signed token with malformed claims is TOKEN_INVALID like any other 
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import hashlib
 import secrets
@@ -70,6 +71,8 @@ class AccessTokenCodec:
         self._issuer = issuer
         self._audience = audience
         self._algorithms = [keys.algorithm.value]
+        # Access tokens signed, by kind: "user" or "service" (exported as a metric).
+        self.issued: collections.Counter[str] = collections.Counter()
 
     @property
     def keys(self) -> KeySet:
@@ -100,13 +103,14 @@ class AccessTokenCodec:
             claims["role"] = role
         else:
             claims["scope"] = " ".join(scopes)
-        signer = self._keys.signer
+        signer = self._keys.signer_at(now)
         token = jwt.encode(
             claims,
             signer.private_key,
             algorithm=signer.algorithm.value,
             headers={"kid": signer.kid, "typ": TOKEN_TYPE},
         )
+        self.issued["user" if session_id is not None else "service"] += 1
         return IssuedToken(token, dt.datetime.fromtimestamp(claims["exp"], dt.UTC))
 
     def verify(self, token: str) -> AccessClaims:

@@ -6,9 +6,11 @@ from collections.abc import AsyncIterator
 
 from google.protobuf import struct_pb2
 
-from server.domain import Event, Party, PartyKind
+from server.domain import Event, Party, PartyKind, Principal
+from server.rpc.authentication import bearer_token
 from server.rpc.call_context import ServicerContext, authenticated_principal
 from server.servicers.convert import timestamp
+from server.services.auth import AuthService
 from server.services.events import EventService
 from userservice.v1 import events_pb2, events_pb2_grpc
 
@@ -47,16 +49,27 @@ def event_to_proto(event: Event) -> events_pb2.Event:
 
 
 class EventServicer(events_pb2_grpc.EventServiceServicer):
-    def __init__(self, events: EventService) -> None:
+    def __init__(self, events: EventService, auth: AuthService) -> None:
         self._events = events
+        self._auth = auth
 
     async def WatchEvents(
         self, request: events_pb2.WatchEventsRequest, context: ServicerContext
     ) -> AsyncIterator[events_pb2.Event]:
+        token = next(
+            bearer_token(value)
+            for key, value in context.invocation_metadata() or ()
+            if key == "authorization"
+        )  # the pipeline admitted the call with it
+
+        async def still_allowed() -> Principal:
+            return await self._auth.authenticate(token)
+
         stream = self._events.watch_events(
             after_cursor=request.after_cursor,
             types=list(request.types),
             principal=authenticated_principal(),
+            still_allowed=still_allowed,
         )
         async for event in stream:
             yield event_to_proto(event)

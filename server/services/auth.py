@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import uuid
 from collections.abc import Awaitable, Callable
@@ -28,11 +29,14 @@ from server.domain import (
     UserState,
 )
 from server.errors import (
+    DeadlineExceeded,
+    DomainError,
     FailedPrecondition,
     InvalidArgument,
     PermissionDenied,
     Reason,
     Unauthenticated,
+    Unavailable,
 )
 from server.security.password_policy import MAX_PASSWORD_LENGTH
 from server.security.passwords import PasswordHasher
@@ -104,40 +108,63 @@ class AuthService:
         self._clock = clock
         self._refusals = LoginRefusals(units, clock)
         self._log = structlog.get_logger("userservice.auth")
+        # Exported as metrics: logins by outcome ("success" or the refusal's reason), refresh
+        # tokens presented again after their rotation, refresh tokens issued.
+        self.login_outcomes: collections.Counter[str] = collections.Counter()
+        self.refresh_reuses = 0
+        self.refresh_tokens_issued = 0
 
     async def login(self, email: str, password: str, client: ClientInfo) -> TokenPair:
+        try:
+            pair = await self._login(email, password, client)
+        except DomainError as refused:
+            self.login_outcomes[str(refused.reason).lower()] += 1
+            raise
+        self.login_outcomes["success"] += 1
+        return pair
+
+    async def _login(self, email: str, password: str, client: ClientInfo) -> TokenPair:
         email = normalize_email(email)
         require_text(password, field="password", max_length=MAX_PASSWORD_LENGTH)
         # The slot is reserved before the password is verified, so N guesses released together
         # verify at most the limit's worth. Unknown emails are counted too: throttling says
         # nothing about who has an account.
         attempt = self._limits.login_attempt(email_key(email), client.ip)
-        admission = await self._limiter.admit(attempt.checks)
-        if admission.wait:
-            if admission.first_refusal:  # recorded once a window, not once an attempt
-                await self._refusals.throttled(email)
-            raise rate_limited(admission.wait)
-        async with self._units.read() as uow:
-            stored = await uow.users.get_by_email(email)
-        if stored is None:
-            await self._hasher.verify_dummy(password)
-            await self._refusals.failed(None, "unknown_account")
-            raise invalid_credentials()
-        if not await self._hasher.verify(stored.password_hash, password):
-            await self._refusals.failed(stored.user.id, "wrong_password")
-            raise invalid_credentials()
-        await self._limits.succeeded(self._limiter, attempt)
-        if self._require_verified_email and not stored.user.email_verified:
-            # Only now, after the password: a guesser learns nothing from it.
-            await self._refusals.failed(stored.user.id, "email_not_verified")
-            raise FailedPrecondition(
-                "verify the email address first", reason=Reason.EMAIL_NOT_VERIFIED
+        # Admitted to the hashing pool first: a call refused for overload (HashingBusy) has
+        # counted no attempt and looked up no account, so it says nothing about either.
+        async with self._hasher.admitted() as hashing:  # a rehash is rare: not reserved
+            admission = await self._limiter.admit(attempt.checks)
+            if admission.wait:
+                if admission.first_refusal:  # recorded once a window, not once an attempt
+                    await self._refusals.throttled(email)
+                raise rate_limited(admission.wait)
+            try:
+                async with self._units.read() as uow:
+                    stored = await uow.users.get_by_email(email)
+            except (Unavailable, DeadlineExceeded):
+                # Nothing was verified: the attempt gives its slots back, so retries during a
+                # database outage do not lock anyone out once it ends.
+                await self._limits.refund(self._limiter, attempt)
+                raise
+            if stored is None:
+                await hashing.verify_dummy(password)
+                await self._refusals.failed(None, "unknown_account")
+                raise invalid_credentials()
+            if not await hashing.verify(stored.password_hash, password):
+                await self._refusals.failed(stored.user.id, "wrong_password")
+                raise invalid_credentials()
+            await self._limits.succeeded(self._limiter, attempt)
+            if self._require_verified_email and not stored.user.email_verified:
+                # Only now, after the password: a guesser learns nothing from it.
+                await self._refusals.failed(stored.user.id, "email_not_verified")
+                raise FailedPrecondition(
+                    "verify the email address first", reason=Reason.EMAIL_NOT_VERIFIED
+                )
+            new_hash = (
+                await hashing.hash(password)
+                if self._hasher.needs_rehash(stored.password_hash)
+                else None
             )
-        new_hash = (
-            await self._hasher.hash(password)
-            if self._hasher.needs_rehash(stored.password_hash)
-            else None
-        )
         return await self._start_session(stored.user.id, stored.password_hash, new_hash, client)
 
     async def _start_session(
@@ -185,6 +212,7 @@ class AuthService:
                     data={"session_id": str(started.id)},
                 )
             )
+        self.refresh_tokens_issued += 1
         return self._pair(
             user_id, started.id, current.user.role, refresh_token, now, started.expires_at
         )
@@ -209,6 +237,7 @@ class AuthService:
                 if await uow.refresh_tokens.rotate_if_current(
                     token_hash, refresh_token_hash(new_token), now, successor_sealed=sealed
                 ):
+                    self.refresh_tokens_issued += 1  # counted before the commit; rarely undone
                     return self._pair(
                         user.id, family.id, user.role, new_token, now, family.expires_at
                     )
@@ -231,7 +260,8 @@ class AuthService:
                     why=SessionEnd.REUSE_DETECTED,
                     now=now,
                 )
-        await self._revocations.announce([family.id])
+        self.refresh_reuses += 1
+        await self._revocations.announce([family.id], reason=RevokeReason.REFRESH_TOKEN_REUSED)
         self._log.warning("refresh token reused; session revoked", session_id=str(family.id))
         raise Unauthenticated(
             "this refresh token was already used; the session has been revoked",
@@ -304,7 +334,7 @@ class AuthService:
                     actor=principal,
                     now=now,
                 )
-        await self._revocations.announce([session_id])
+        await self._revocations.announce([session_id], reason=RevokeReason.LOGOUT)
 
     async def authenticate(self, token: str) -> Principal:
         """The caller behind an access token; Unauthenticated when it must not be honoured."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 from server.cache.event_signal import EventSignal
 from server.clock import Clock
@@ -45,17 +45,26 @@ class EventService:
         self._poll_seconds = poll_seconds
 
     async def watch_events(
-        self, *, after_cursor: str, types: Sequence[str], principal: Principal
+        self,
+        *,
+        after_cursor: str,
+        types: Sequence[str],
+        principal: Principal,
+        still_allowed: Callable[[], Awaitable[Principal]],
     ) -> AsyncIterator[Event]:
         """Every event after the cursor, then each new one, until the caller goes away (its
         cancellation ends this at the next await), the service shuts down (returns), or the
-        caller's token expires (TOKEN_EXPIRED: a revoked or disabled caller is not followed
-        for longer than its token lives; the SDK renews it and resumes)."""
+        caller's token expires (TOKEN_EXPIRED; the SDK renews it and resumes).
+
+        `still_allowed` authenticates the caller's token again before each read: a logout,
+        revocation, demotion, disable or deletion acknowledged anywhere ends the stream (its
+        refusal) before it delivers any event committed after it."""
         show = _viewer(principal)
         wanted = _types(types)
         cursor = await self._start(after_cursor)
         while not self._signal.closed:
             woken = self._signal.next_wake()  # before the read: no wake-up is lost
+            show = _viewer(await still_allowed())
             async with self._units.read() as uow:
                 batch = await uow.events.after(cursor, types=wanted, limit=WATCH_BATCH)
             for event in batch:  # no connection is held while the client takes them

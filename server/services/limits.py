@@ -90,6 +90,12 @@ class Limits:
         return LoginAttempt((*guess, from_address), guess, from_address)
 
     @staticmethod
+    async def refund(limiter: RateLimiter, attempt: LoginAttempt) -> None:
+        """Gives back every slot an attempt reserved and never used (nothing was verified)."""
+        for limit, subject in attempt.checks:
+            await limiter.release(limit, subject)
+
+    @staticmethod
     async def succeeded(limiter: RateLimiter, attempt: LoginAttempt) -> None:
         for limit, subject in attempt.account:
             await limiter.reset(limit, subject)

@@ -119,13 +119,16 @@ class PasswordResetService:
         session of the user."""
         code_hash = self._codes.digest(raw_code)
         require_text(new_password, field="new_password", max_length=MAX_PASSWORD_LENGTH)
-        async with self._units.read() as uow:
-            found = await uow.codes.find(code_hash, CodePurpose.PASSWORD_RESET, self._clock())
-            stored = None if found is None else await uow.users.get(found.user_id)
-        if stored is None:
-            raise code_invalid()
-        self._policy.check(new_password, email=stored.user.email, field="new_password")
-        new_hash = await self._hasher.hash(new_password)  # off the loop, in the hashing pool
+        # Admitted to the hashing pool before the code is looked at: a refusal for overload
+        # (HashingBusy) says nothing about the code.
+        async with self._hasher.admitted() as hashing:
+            async with self._units.read() as uow:
+                found = await uow.codes.find(code_hash, CodePurpose.PASSWORD_RESET, self._clock())
+                stored = None if found is None else await uow.users.get(found.user_id)
+            if stored is None:
+                raise code_invalid()
+            self._policy.check(new_password, email=stored.user.email, field="new_password")
+            new_hash = await hashing.hash(new_password)  # off the loop, in the hashing pool
         async with self._units.transaction() as uow:
             now = self._clock()
             code = await uow.codes.consume(code_hash, CodePurpose.PASSWORD_RESET, now)
@@ -144,7 +147,7 @@ class PasswordResetService:
             await uow.users.save(user)
             await uow.codes.void_all(user.id, CodePurpose.PASSWORD_RESET, now)
             revoked = await uow.sessions.revoke_all(
-                user.id, reason=RevokeReason.PASSWORD_CHANGED, now=now
+                user.id, reason=RevokeReason.PASSWORD_RESET, now=now
             )
             target = Party.user(user.id)
             uow.events.append(new_event(EventType.PASSWORD_RESET, target=target, now=now))
@@ -153,5 +156,5 @@ class PasswordResetService:
             append_revoked(
                 uow.events, revoked, user_id=user.id, why=SessionEnd.PASSWORD_RESET, now=now
             )
-        await self._revocations.announce(revoked)
+        await self._revocations.announce(revoked, reason=RevokeReason.PASSWORD_RESET)
         await self._cache.invalidate(user.id, version=user.version)

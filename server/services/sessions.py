@@ -66,7 +66,7 @@ class SessionService:
                     actor=principal,
                     now=now,
                 )
-        await self._revocations.announce([session_id])
+        await self._revocations.announce([session_id], reason=RevokeReason.REVOKED)
 
     async def revoke_all_sessions(self, ref: str, *, principal: Principal) -> None:
         user_id = resolve_user_ref(ref, principal, field="user_id")
@@ -83,7 +83,7 @@ class SessionService:
                 actor=principal,
                 now=now,
             )
-        await self._revocations.announce(revoked)
+        await self._revocations.announce(revoked, reason=RevokeReason.REVOKED)
 
     @staticmethod
     async def _require_may_act_on(

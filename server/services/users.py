@@ -27,7 +27,7 @@ from server.domain import (
 )
 from server.errors import AlreadyExists, PermissionDenied, Reason
 from server.security.password_policy import MAX_PASSWORD_LENGTH, PasswordPolicy
-from server.security.passwords import PasswordHasher
+from server.security.passwords import HashingSlot, PasswordHasher
 from server.services.access import require_self_or_admin, require_user
 from server.services.change_events import append_user_changes
 from server.services.email_verification import ask_email_change
@@ -103,21 +103,40 @@ class UserService:
         role = role or Role.USER
         if role is not Role.USER and not (principal and principal.is_admin):
             raise PermissionDenied("only an administrator may create administrators")
-        if not signup_exempt(principal) and (
-            wait := await self._limiter.consume(self._limits.signup_ip, ip_subject(client.ip))
-        ):
-            raise rate_limited(wait)
-        return await self._create(
-            email, password, display_name, role, key, principal, actor=Party.of(principal)
-        )
+        # Admitted before the sign-up is counted: a refusal for overload (HashingBusy) counts
+        # nothing. A replayed request waits for its place too (refused only under overload).
+        async with self._hasher.admitted() as hashing:
+            if not signup_exempt(principal) and (
+                wait := await self._limiter.consume(self._limits.signup_ip, ip_subject(client.ip))
+            ):
+                raise rate_limited(wait)
+            return await self._create(
+                email,
+                password,
+                display_name,
+                role,
+                key,
+                principal,
+                hashing,
+                actor=Party.of(principal),
+            )
 
     async def bootstrap_admin(self, *, email: str, password: str, display_name: str) -> User:
         """`userservice create-admin`: the first administrator, made by an operator at a shell."""
         email, display_name = normalize_email(email), check_display_name(display_name)
         # The operator vouches for the address: it is verified.
-        return await self._create(
-            email, password, display_name, Role.ADMIN, None, None, actor=SYSTEM, verified=True
-        )
+        async with self._hasher.admitted() as hashing:
+            return await self._create(
+                email,
+                password,
+                display_name,
+                Role.ADMIN,
+                None,
+                None,
+                hashing,
+                actor=SYSTEM,
+                verified=True,
+            )
 
     async def _create(
         self,
@@ -127,6 +146,7 @@ class UserService:
         role: Role,
         key: str | None,
         principal: Principal | None,
+        hashing: HashingSlot,
         *,
         actor: Party,
         verified: bool = False,
@@ -143,7 +163,7 @@ class UserService:
         if request is not None and (replay := await self._replay(request)):
             return replay
 
-        password_hash = await self._hasher.hash(password)  # before the transaction: ~30 ms of CPU
+        password_hash = await hashing.hash(password)  # before the transaction: ~30 ms of CPU
         try:
             async with self._units.transaction() as uow:
                 now = self._clock()
@@ -282,7 +302,7 @@ class UserService:
             append_user_changes(
                 uow.events, current, user, actor=principal, revoked=revoked, now=now
             )
-        await self._after_change(user_id, revoked, version=user.version)
+        await self._after_change(user_id, revoked, RevokeReason.USER_CHANGED, version=user.version)
         return user
 
     async def _verify_for_email_change(self, user_id: uuid.UUID, password: str) -> str:
@@ -290,14 +310,15 @@ class UserService:
         on the per-user email-change limit: whether an address is taken is an answer too, so
         probing addresses is throttled like guessing passwords."""
         require_text(password, field="current_password", max_length=MAX_PASSWORD_LENGTH)
-        if wait := await self._limiter.reserve([(self._limits.email_change, str(user_id))]):
-            raise rate_limited(wait)
-        async with self._units.read() as uow:
-            stored = await uow.users.get(user_id)
-        if stored is None:
-            raise user_not_found()
-        if not await self._hasher.verify(stored.password_hash, password):
-            raise wrong_current_password()
+        async with self._hasher.admitted() as hashing:  # before counting: see AuthService.login
+            if wait := await self._limiter.reserve([(self._limits.email_change, str(user_id))]):
+                raise rate_limited(wait)
+            async with self._units.read() as uow:
+                stored = await uow.users.get(user_id)
+            if stored is None:
+                raise user_not_found()
+            if not await hashing.verify(stored.password_hash, password):
+                raise wrong_current_password()
         return stored.password_hash
 
     async def delete_user(self, ref: str, *, etag: str, principal: Principal) -> None:
@@ -323,7 +344,7 @@ class UserService:
                     EventType.USER_DELETED, actor=principal, target=Party.user(user_id), now=now
                 )
             )
-        await self._after_change(user_id, revoked)
+        await self._after_change(user_id, revoked, RevokeReason.USER_DELETED)
 
     async def change_password(
         self, current: str, new: str, *, principal: Principal, client: ClientInfo
@@ -335,16 +356,19 @@ class UserService:
         if stored is None:
             raise user_not_found()
         email, old_hash = stored.user.email, stored.password_hash
-        # Reserved before verifying: N concurrent guesses get at most the budget verified.
         checks = self._limits.password_guess(subject_digest(email_key(email)), client.ip)
-        if wait := await self._limiter.reserve(checks):
-            raise rate_limited(wait)
-        if not await self._hasher.verify(old_hash, current):
-            raise wrong_current_password()
-        for limit, subject in checks:
-            await self._limiter.reset(limit, subject)
-        self._policy.check(new, email=email, field="new_password")
-        new_hash = await self._hasher.hash(new)
+        # Admitted for both hashes before the guess is counted: a refusal (HashingBusy) counts
+        # nothing, and an admitted call is not refused between its verification and its hash.
+        async with self._hasher.admitted(hashes=2) as hashing:
+            # Reserved before verifying: N concurrent guesses get at most the budget verified.
+            if wait := await self._limiter.reserve(checks):
+                raise rate_limited(wait)
+            if not await hashing.verify(old_hash, current):
+                raise wrong_current_password()
+            for limit, subject in checks:
+                await self._limiter.reset(limit, subject)
+            self._policy.check(new, email=email, field="new_password")
+            new_hash = await hashing.hash(new)
         async with self._units.transaction() as uow:
             locked = await uow.users.get_for_update(user_id)
             if locked is None:
@@ -375,12 +399,19 @@ class UserService:
                 actor=principal,
                 now=now,
             )
-        await self._after_change(user_id, revoked, version=user.version + 1)
+        await self._after_change(
+            user_id, revoked, RevokeReason.PASSWORD_CHANGED, version=user.version + 1
+        )
 
     async def _after_change(
-        self, user_id: uuid.UUID, revoked: Sequence[uuid.UUID], *, version: int | None = None
+        self,
+        user_id: uuid.UUID,
+        revoked: Sequence[uuid.UUID],
+        reason: RevokeReason,
+        *,
+        version: int | None = None,
     ) -> None:
         """After the commit: every replica refuses the revoked sessions and forgets the old user;
         no cache takes a version older than `version` (none at all after a deletion)."""
-        await self._revocations.announce(revoked)
+        await self._revocations.announce(revoked, reason=reason)
         await self._cache.invalidate(user_id, version=version)

@@ -225,6 +225,8 @@ async def test_calls_sent_just_before_sigterm_complete_while_health_drains_first
         shutdown_grace_seconds="10",
         login_failures_per_account_and_ip="1000",
         login_failures_per_account="1000",
+        # Every login sent is to complete, not to be refused by the hashing pool's admission.
+        hashing_queue_per_thread="1000",
     )
     credentials = {"email": "drain@example.com", "password": "a long enough passphrase"}
     with running_service(env, cwd=tmp_path) as service:

@@ -17,6 +17,7 @@ from server.repositories.models import EventRow
 from tests.support.events import append_event, events, service_metadata, take, watch
 from tests.support.flows import (
     PASSWORD,
+    auth,
     login,
     rpc_failure,
     signed_in_admin,
@@ -24,7 +25,7 @@ from tests.support.flows import (
     unique_email,
     users,
 )
-from userservice.v1 import events_pb2, user_pb2
+from userservice.v1 import auth_pb2, events_pb2, user_pb2
 
 CODE = {"code": "493817"}
 
@@ -158,6 +159,27 @@ async def test_a_watch_replays_from_its_cursor_then_follows_new_events(
     resumed = watch(channel, admin.metadata, after=replayed[1].cursor, types=["user.created"])
     assert await take(resumed, 1) == [followed]
     resumed.cancel()
+
+
+async def test_a_watch_ends_once_its_callers_sessions_are_revoked_and_shows_nothing_later(
+    app: Application, channel: grpc.aio.Channel
+) -> None:
+    """Red team: a stream outlived RevokeAllSessions of its caller and kept streaming."""
+    admin = await signed_in_admin(app, channel)
+    stream = watch(channel, admin.metadata, after="now", types=["user.created"])
+    before = await sign_up(channel, "seen")
+    [seen] = await take(stream, 1)
+    assert seen.target.id == before.id
+
+    await auth(channel).RevokeAllSessions(
+        auth_pb2.RevokeAllSessionsRequest(user_id="me"), metadata=admin.metadata
+    )
+    await sign_up(channel, "not-seen")  # committed after the revocation was acknowledged
+
+    with pytest.raises(grpc.aio.AioRpcError) as ended:
+        await take(stream, 1)
+    assert ended.value.code() is grpc.StatusCode.UNAUTHENTICATED
+    assert "TOKEN_REVOKED" in str(ended.value.trailing_metadata())
 
 
 async def test_a_watch_from_now_skips_what_was_committed_before(

@@ -140,3 +140,21 @@ async def test_a_restarted_redis_gets_the_script_again(tmp_path: Path) -> None:
             assert int(await client.get("t:rl:account:dave") or 0) == 1
         finally:
             await client.aclose()
+
+
+async def test_redis_dying_partway_through_a_burst_gives_no_fresh_budget(tmp_path: Path) -> None:
+    """Six attempts counted in Redis, then Redis dies and 64 more are released together: this
+    process still admits only the limit's ten in all (its own count carries over)."""
+    async with private_redis(tmp_path) as server:
+        client = server.client()
+        limiter = RateLimiter(client, RedisKeys("t:"), RedisGuard(timeout_seconds=1))
+        try:
+            before = [await limiter.reserve([(ACCOUNT, "erin")]) for _ in range(6)]
+            assert before == [None] * 6
+            await server.kill()
+            results = await released_together(limiter, [[(ACCOUNT, "erin")]] * CONCURRENT)
+
+            assert sum(r is None for r in results) == ACCOUNT.max_count - len(before)
+            assert limiter.local_decisions == CONCURRENT
+        finally:
+            await client.aclose()

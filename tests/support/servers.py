@@ -27,9 +27,14 @@ def settings_for_test(backend: Backend, workdir: Path, **overrides: Any) -> Sett
         "health_check_interval_seconds": 0.1,
         "shutdown_grace_seconds": 2.0,
         "shutdown_drain_seconds": 0,
+        # A key a test writes signs at once (tests of the activation delay set their own).
+        "jwt_key_activation_seconds": 0,
         # The OWASP minimum costs ~30 ms a hash; tests take the same parameters production allows.
         "argon2_memory_kib": 19456,
         "argon2_time_cost": 2,
+        # Tests release bursts of sign-ups and logins larger than the hashing pool; the
+        # admission tests (test_hashing_pool_full.py) set the production bound themselves.
+        "hashing_queue_per_thread": 1000,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

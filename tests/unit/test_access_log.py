@@ -10,6 +10,7 @@ import pytest
 import structlog
 from structlog.testing import CapturingLogger
 
+from server.observability.log_output import Line
 from server.rpc.access_log import AccessLog, sane_request_id
 
 LINE = {
@@ -23,20 +24,33 @@ LINE = {
 
 
 def test_a_json_access_line_has_every_field_and_the_keys_other_lines_have() -> None:
-    lines: list[str] = []
+    lines: list[Line] = []
     access = AccessLog(structlog.get_logger(), level="INFO", json_lines=True, sink=lines.append)
 
     before = dt.datetime.now(dt.UTC)
     access.write(quiet=False, **LINE)  # type: ignore[arg-type]
 
     assert len(lines) == 1
-    record = json.loads(lines[0])
+    line = lines[0]
+    record = json.loads(line if isinstance(line, str) else line())  # rendered by the log thread
     assert {key: record[key] for key in LINE} == LINE
     assert record["event"] == "rpc"
     assert record["level"] == "info"
     assert record["timestamp"].endswith("Z")
     stamped = dt.datetime.fromisoformat(record["timestamp"])
     assert before <= stamped <= dt.datetime.now(dt.UTC)
+
+
+def test_a_traced_calls_line_names_its_trace_and_an_untraced_one_has_no_trace_key() -> None:
+    lines: list[Line] = []
+    access = AccessLog(structlog.get_logger(), level="INFO", json_lines=True, sink=lines.append)
+
+    access.write(quiet=False, **LINE, trace_id="4bf92f3577b34da6a3ce929d0e0e4736")  # type: ignore[arg-type]
+    access.write(quiet=False, **LINE)  # type: ignore[arg-type]
+
+    traced, untraced = (json.loads(line if isinstance(line, str) else line()) for line in lines)
+    assert traced["trace_id"] == "4bf92f3577b34da6a3ce929d0e0e4736"
+    assert "trace_id" not in untraced
 
 
 def test_a_console_access_line_goes_through_the_configured_logger() -> None:

@@ -18,13 +18,14 @@ from server.domain import (
     UserChanges,
     UserState,
 )
-from server.errors import DomainError, InvalidArgument, Unauthenticated
+from server.errors import DomainError, InvalidArgument, Unauthenticated, Unavailable
 from server.security.tokens import refresh_token_hash
-from tests.unit.services_in_memory import REFRESH_TTL, REUSE_GRACE, InMemoryServices
+from tests.unit.services_in_memory import LOGIN_FAILURES, REFRESH_TTL, REUSE_GRACE, InMemoryServices
 from tests.unit.services_in_memory import services_in_memory as build
 
 PASSWORD = "correct horse battery staple"
 CLIENT = ClientInfo(ip="192.0.2.1", user_agent="unit")
+EMAIL = "ada@example.com"
 
 
 @pytest.fixture
@@ -203,3 +204,24 @@ async def _stored(svc: InMemoryServices, email: str) -> StoredUser:
         stored = await uow.users.get_by_email(email)
     assert stored is not None
     return stored
+
+
+async def test_logins_the_database_could_not_answer_spend_no_throttle_slot(
+    svc: InMemoryServices, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Retries during a database outage must not lock the owner out once it ends."""
+    await sign_up(svc)
+
+    class Down:
+        async def __aenter__(self) -> None:
+            raise Unavailable("the database is unavailable")
+
+        async def __aexit__(self, *exc: object) -> None:
+            return None
+
+    with monkeypatch.context() as outage:
+        outage.setattr(svc.units, "read", Down)
+        for _ in range(3 * LOGIN_FAILURES):
+            assert isinstance(await refusal(svc.auth.login(EMAIL, PASSWORD, CLIENT)), Unavailable)
+
+    await svc.auth.login(EMAIL, PASSWORD, CLIENT)  # not RATE_LIMITED

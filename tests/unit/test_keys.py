@@ -76,7 +76,7 @@ def test_a_generated_key_is_a_private_file_named_by_its_kid(tmp_path: Path) -> N
     assert path.name.startswith("20300101T120000Z-")
     assert mode_of(path) == 0o600
     assert mode_of(directory) == 0o700
-    assert load(directory, SigningAlgorithm.EDDSA, T0).signer.kid == path.stem
+    assert load(directory, SigningAlgorithm.EDDSA, T0).signer_at(T0).kid == path.stem
 
 
 def test_two_keys_generated_in_the_same_second_have_different_kids(tmp_path: Path) -> None:
@@ -96,8 +96,8 @@ def test_the_newest_key_signs(tmp_path: Path) -> None:
 
     keys = load(tmp_path, SigningAlgorithm.EDDSA, T0 + dt.timedelta(days=1))
 
-    assert keys.signer.kid == newer.stem
-    assert keys.signer.kid != older.stem
+    assert keys.signer_at(T0 + dt.timedelta(days=1)).kid == newer.stem
+    assert older.stem in keys.published
 
 
 def test_a_key_without_a_time_in_its_name_is_dated_by_its_modification_time(
@@ -113,7 +113,7 @@ def test_a_key_without_a_time_in_its_name_is_dated_by_its_modification_time(
 
     keys = load(tmp_path, SigningAlgorithm.EDDSA, T0)
 
-    assert keys.signer.kid == dated.stem
+    assert keys.signer_at(T0).kid == dated.stem
 
 
 def test_a_retired_key_stays_published_until_its_successors_tokens_could_all_have_expired(
@@ -126,7 +126,7 @@ def test_a_retired_key_stays_published_until_its_successors_tokens_could_all_hav
 
     keys = load(tmp_path, SigningAlgorithm.EDDSA, last_moment)
 
-    assert keys.signer.kid == successor.stem
+    assert keys.signer_at(last_moment).kid == successor.stem
     assert set(keys.published) == {retired.stem, successor.stem}
     assert keys.verification_key(retired.stem) is not None
     assert {jwk["kid"] for jwk in keys.jwks()} == {retired.stem, successor.stem}
@@ -145,6 +145,57 @@ def test_a_retired_key_is_dropped_once_every_token_it_signed_has_expired(
     assert keys.verification_key(retired.stem) is None
     assert [jwk["kid"] for jwk in keys.jwks()] == [successor.stem]
     assert retired.exists()  # dropped from the set, not deleted from disk
+
+
+# -- publication before signing ----------------------------------------------------------------
+ACTIVATION = dt.timedelta(minutes=10)
+
+
+def load_delayed(directory: Path, now: dt.datetime) -> KeySet:
+    return load_key_set(
+        directory,
+        SigningAlgorithm.EDDSA,
+        access_token_ttl=ACCESS_TTL,
+        now=now,
+        activation=ACTIVATION,
+    )
+
+
+def test_a_new_key_is_published_at_once_and_signs_after_the_activation_delay(
+    tmp_path: Path,
+) -> None:
+    current = generate_key(tmp_path, SigningAlgorithm.EDDSA, now=T0)
+    added = T0 + dt.timedelta(days=1)
+    new = generate_key(tmp_path, SigningAlgorithm.EDDSA, now=added)
+
+    keys = load_delayed(tmp_path, added)  # a process started just after the key was written
+
+    assert {jwk["kid"] for jwk in keys.jwks()} == {current.stem, new.stem}
+    assert keys.verification_key(new.stem) is not None
+    assert keys.signer_at(added + ACTIVATION - dt.timedelta(seconds=1)).kid == current.stem
+    # The same process switches by itself, as every replica does at the same moment.
+    assert keys.signer_at(added + ACTIVATION).kid == new.stem
+
+
+def test_the_retired_key_stays_published_until_tokens_signed_before_the_switch_expire(
+    tmp_path: Path,
+) -> None:
+    retired = generate_key(tmp_path, SigningAlgorithm.EDDSA, now=T0)
+    added = T0 + dt.timedelta(days=1)
+    generate_key(tmp_path, SigningAlgorithm.EDDSA, now=added)
+    switch = added + ACTIVATION
+
+    kept = load_delayed(tmp_path, switch + ACCESS_TTL + CLOCK_LEEWAY - dt.timedelta(seconds=1))
+    dropped = load_delayed(tmp_path, switch + ACCESS_TTL + CLOCK_LEEWAY)
+
+    assert retired.stem in kept.published
+    assert retired.stem not in dropped.published
+
+
+def test_a_first_key_signs_at_once(tmp_path: Path) -> None:
+    only = generate_key(tmp_path, SigningAlgorithm.EDDSA, now=T0)
+
+    assert load_delayed(tmp_path, T0).signer_at(T0).kid == only.stem
 
 
 def test_a_key_of_the_wrong_type_is_refused_naming_the_file(tmp_path: Path) -> None:
@@ -211,7 +262,7 @@ def test_the_jwks_publishes_only_public_members(
     assert set(jwk) == public_members | {"kid", "alg", "use"}
     assert not PRIVATE_JWK_MEMBERS & set(jwk)
     assert expected.items() <= jwk.items()
-    assert jwk["kid"] == keys.signer.kid
+    assert jwk["kid"] == keys.signer_at(dt.datetime.now(dt.UTC)).kid
     assert jwk["alg"] == algorithm.value
     assert jwk["use"] == "sig"
     assert all(jwk[member] for member in public_members)

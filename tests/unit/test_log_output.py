@@ -39,3 +39,21 @@ def test_a_long_backlog_is_written_without_waiting() -> None:
         logger.info(f"line {i}")
 
     assert stream.getvalue().count("\n") == 1000
+
+
+def test_a_deferred_line_is_rendered_at_the_flush_in_its_place() -> None:
+    stream = io.StringIO()
+    buffer = LineBuffer(stream, interval=3600)
+    rendered: list[int] = []
+
+    def access_line() -> str:
+        rendered.append(1)
+        return '{"event": "rpc"}'
+
+    buffer.write_line("before", urgent=False)
+    for _ in range(40):  # more than one rendering chunk
+        buffer.write_line(access_line, urgent=False)
+    assert rendered == []  # not on the caller's thread
+
+    buffer.write_line("after", urgent=True)
+    assert stream.getvalue().splitlines() == ["before", *['{"event": "rpc"}'] * 40, "after"]

@@ -61,7 +61,7 @@ def service_claims(**changes: Any) -> dict[str, Any]:
 
 
 def signed(codec: AccessTokenCodec, claims: dict[str, Any]) -> str:
-    signer = codec.keys.signer
+    signer = codec.keys.signer_at(dt.datetime.now(dt.UTC))
     payload = json.dumps(claims).encode()
     headers = {"kid": signer.kid, "typ": "at+jwt"}
     return jwt.PyJWS().encode(payload, signer.private_key, signer.algorithm.value, headers)
