@@ -59,8 +59,7 @@ class UserRepository:
         if not user_ids:
             return {}
         query = select(UserRow.id, UserRow.version).where(UserRow.id.in_(user_ids))
-        rows = (await self._session.execute(query)).tuples()
-        return dict(rows.all())
+        return {row[0]: row[1] for row in await self._session.execute(query)}
 
     async def get_for_update(self, user_id: uuid.UUID) -> StoredUser | None:
         query = select(UserRow).where(UserRow.id == user_id).with_for_update()

@@ -15,6 +15,7 @@ import pytest
 
 from server.app import Application
 from tests.support.flows import PASSWORD, unique_email
+from tests.support.proxy import Mode, Proxy
 from tests.support.sdk import (
     HOUR,
     admin_client,
@@ -181,8 +182,15 @@ async def test_failures_raise_typed_errors_with_their_reasons(tmp_path: Path) ->
             with pytest.raises(NotFoundError) as unknown:
                 await admin.get_user(str(uuid.uuid4()))
         assert unknown.value.reason == "USER_NOT_FOUND"
-        with pytest.raises(DeadlineExceededError):  # an argon2 hash takes ~30 ms
-            await client.login(email, PASSWORD, timeout=0.005)
+        # A server that never answers (the hashing pool would refuse a deadline too short for
+        # a hash itself, RESOURCE_EXHAUSTED, before hashing).
+        async with (
+            Proxy("127.0.0.1", app.port) as stalled,
+            AsyncUserServiceClient(f"127.0.0.1:{stalled.port}") as unanswered,
+        ):
+            await stalled.set_mode(Mode.STALL)
+            with pytest.raises(DeadlineExceededError):
+                await unanswered.login(email, PASSWORD, timeout=0.5)
 
         client.credentials = None
         with pytest.raises(UnauthenticatedError) as missing:
