@@ -5,7 +5,6 @@ from __future__ import annotations
 import collections
 import datetime as dt
 import uuid
-from collections.abc import Awaitable, Callable
 
 import structlog
 
@@ -17,15 +16,10 @@ from server.domain import (
     EventType,
     Party,
     Principal,
-    RefreshTokenRecord,
     RevokeReason,
-    Role,
-    Scope,
     SessionEnd,
-    SessionRecord,
     TokenIntrospection,
     TokenPair,
-    User,
     UserState,
 )
 from server.errors import (
@@ -33,7 +27,6 @@ from server.errors import (
     DomainError,
     FailedPrecondition,
     InvalidArgument,
-    PermissionDenied,
     Reason,
     Unauthenticated,
     Unavailable,
@@ -42,27 +35,21 @@ from server.security.password_policy import MAX_PASSWORD_LENGTH
 from server.security.passwords import PasswordHasher
 from server.security.token_cache import CachingTokenVerifier
 from server.security.tokens import (
-    AccessClaims,
     AccessTokenCodec,
     new_refresh_token,
-    open_successor,
     refresh_token_hash,
     seal_successor,
-    token_invalid,
 )
 from server.services.access import require_user
 from server.services.event_log import LoginRefusals, append_revoked, new_event
 from server.services.inputs import email_key, normalize_email, require_text
 from server.services.limits import Limits, rate_limited
+from server.services.refresh_rotation import TokenMinter, grace_successor, session_user
+from server.services.token_checks import ServiceTokenLive, TokenChecks
 from server.services.unit_of_work import (
-    RefreshTokenRepository,
     UnitOfWorkFactory,
-    UserRepository,
 )
 
-# The client id of a service account whose token (subject, issued at) may still be honoured;
-# None when it must be refused.
-ServiceTokenLive = Callable[[str, dt.datetime], Awaitable[str | None]]
 MAX_REFRESH_TOKEN_LENGTH = 128
 
 
@@ -95,18 +82,23 @@ class AuthService:
     ) -> None:
         self._require_verified_email = require_verified_email
         self._units = units
-        self._service_token_live = service_token_live
         self._hasher = hasher
         self._codec = codec
-        self._verifier = verifier
         self._revocations = revocations
         self._limiter = limiter
         self._limits = limits
-        self._access_ttl = access_ttl
         self._refresh_ttl = refresh_ttl
         self._reuse_grace = reuse_grace
         self._clock = clock
         self._refusals = LoginRefusals(units, clock)
+        self._tokens = TokenMinter(codec, access_ttl)
+        self._checks = TokenChecks(
+            units=units,
+            verifier=verifier,
+            revocations=revocations,
+            service_token_live=service_token_live,
+            clock=clock,
+        )
         self._log = structlog.get_logger("userservice.auth")
         # Exported as metrics: logins by outcome ("success" or the refusal's reason), refresh
         # tokens presented again after their rotation, refresh tokens issued.
@@ -213,7 +205,7 @@ class AuthService:
                 )
             )
         self.refresh_tokens_issued += 1
-        return self._pair(
+        return self._tokens.pair(
             user_id, started.id, current.user.role, refresh_token, now, started.expires_at
         )
 
@@ -231,23 +223,27 @@ class AuthService:
             if found is None:
                 raise refresh_token_invalid()
             token, family = found
-            user = await _session_user(uow.users, family, now)
+            user = await session_user(uow.users, family, now)
             if token.rotated_at is None:
                 sealed = seal_successor(refresh_token, new_token) if self._reuse_grace else None
                 if await uow.refresh_tokens.rotate_if_current(
                     token_hash, refresh_token_hash(new_token), now, successor_sealed=sealed
                 ):
                     self.refresh_tokens_issued += 1  # counted before the commit; rarely undone
-                    return self._pair(
+                    return self._tokens.pair(
                         user.id, family.id, user.role, new_token, now, family.expires_at
                     )
                 # Another call rotated it first; it held the row until it committed.
                 found = await uow.refresh_tokens.find(token_hash)
                 assert found is not None
                 token = found[0]
-            successor = await self._grace_successor(uow.refresh_tokens, token, refresh_token, now)
+            successor = await grace_successor(
+                uow.refresh_tokens, token, refresh_token, now, self._reuse_grace
+            )
             if successor is not None:
-                return self._pair(user.id, family.id, user.role, successor, now, family.expires_at)
+                return self._tokens.pair(
+                    user.id, family.id, user.role, successor, now, family.expires_at
+                )
             # RFC 9700 §4.14.2: a rotated token presented again means it leaked; end the whole
             # session, for the thief and the rightful holder alike.
             if await uow.sessions.revoke(
@@ -266,49 +262,6 @@ class AuthService:
         raise Unauthenticated(
             "this refresh token was already used; the session has been revoked",
             reason=Reason.REFRESH_TOKEN_REUSED,
-        )
-
-    async def _grace_successor(
-        self,
-        tokens: RefreshTokenRepository,
-        token: RefreshTokenRecord,
-        presented: str,
-        now: dt.datetime,
-    ) -> str | None:
-        """The token that replaced `token`, if the grace period allows presenting it again: only
-        within the window, and only while that successor is still the session's current token."""
-        if not self._reuse_grace or token.rotated_at is None or token.successor_sealed is None:
-            return None
-        if now - token.rotated_at > self._reuse_grace:
-            return None
-        successor = open_successor(presented, token.successor_sealed)
-        if successor is None:
-            return None
-        current = await tokens.current(token.session_id)
-        if current is None or current.token_hash != refresh_token_hash(successor):
-            return None
-        return successor
-
-    def _pair(
-        self,
-        user_id: uuid.UUID,
-        session_id: uuid.UUID,
-        role: Role,
-        refresh_token: str,
-        now: dt.datetime,
-        session_expires_at: dt.datetime,
-    ) -> TokenPair:
-        # An access token never outlives its session.
-        ttl = min(self._access_ttl, session_expires_at - now)
-        access = self._codec.issue(
-            str(user_id), now=now, ttl=ttl, session_id=str(session_id), role=role.value
-        )
-        return TokenPair(
-            access_token=access.token,
-            access_expires_at=access.expires_at,
-            refresh_token=refresh_token,
-            refresh_expires_at=session_expires_at,
-            session_id=session_id,
         )
 
     async def logout(self, principal: Principal, refresh_token: str) -> None:
@@ -338,92 +291,10 @@ class AuthService:
 
     async def authenticate(self, token: str) -> Principal:
         """The caller behind an access token; Unauthenticated when it must not be honoured."""
-        claims = self._verifier.verify(token)
-        if claims.is_service:
-            # A disabled or deleted account, or one whose tokens were revoked, is refused at once.
-            client_id = await self._service_token_live(claims.subject, claims.issued_at)
-            if client_id is None:
-                raise Unauthenticated("the token has been revoked", reason=Reason.TOKEN_REVOKED)
-            return Principal(
-                subject=claims.subject,
-                expires_at=claims.expires_at,
-                scopes=frozenset(claims.scopes),
-                client_id=client_id,
-            )
-        principal = _user_principal(claims)
-        assert principal.session_id is not None
-        if not await self._session_live(principal.session_id):
-            raise Unauthenticated("the session has been revoked", reason=Reason.TOKEN_REVOKED)
-        return principal
-
-    async def _session_live(self, session_id: uuid.UUID) -> bool:
-        revoked = await self._revocations.is_revoked(session_id)
-        if revoked is not None:
-            return not revoked
-        # Redis cannot vouch: the database decides (or the call fails with UNAVAILABLE). A token
-        # is never accepted unchecked.
-        async with self._units.read() as uow:
-            return await uow.sessions.is_live(session_id, self._clock())
+        return await self._checks.authenticate(token)
 
     async def introspect(self, token: str, caller: Principal) -> TokenIntrospection:
-        """ValidateToken: the token's own holder, an admin, or a service with tokens:validate.
-
-        Authorised before the token's state is looked at, so that an ordinary user learns nothing
-        about another user's token: not whether it is live, revoked or expired."""
-        require_text(token, field="access_token", max_length=64 * 1024)
-        if not (caller.is_admin or caller.has_scope(Scope.TOKENS_VALIDATE)):
-            try:
-                claims = self._verifier.verify(token)
-            except Unauthenticated as refused:
-                if refused.reason != Reason.TOKEN_EXPIRED:
-                    return TokenIntrospection(active=False)  # nobody's token, as far as it says
-                # Whose it was cannot be told without trusting expired claims: refuse alike.
-                raise PermissionDenied(
-                    "only the token's holder or a service with tokens:validate may validate it"
-                ) from None
-            if claims.is_service or not (
-                claims.subject == caller.subject and claims.session_id == str(caller.session_id)
-            ):
-                raise PermissionDenied(
-                    "only the token's holder or a service with tokens:validate may validate it"
-                )
-        try:
-            subject = await self.authenticate(token)
-        except Unauthenticated:
-            return TokenIntrospection(active=False)
-        return TokenIntrospection(
-            active=True,
-            user_id=subject.user_id,
-            session_id=subject.session_id,
-            role=subject.role,
-            expires_at=subject.expires_at,
-            scopes=tuple(sorted(subject.scopes)),
-            client_id=subject.client_id,
-        )
+        return await self._checks.introspect(token, caller)
 
     def jwks(self) -> list[dict[str, str]]:
         return self._codec.keys.jwks()
-
-
-async def _session_user(users: UserRepository, family: SessionRecord, now: dt.datetime) -> User:
-    """The user a session may still act for; Unauthenticated when the session or user may not."""
-    if family.revoked_at is not None:
-        raise Unauthenticated("the session has been revoked", reason=Reason.TOKEN_REVOKED)
-    if family.expires_at <= now:
-        raise Unauthenticated("the session has expired", reason=Reason.REFRESH_TOKEN_EXPIRED)
-    stored = None if family.user_id is None else await users.get(family.user_id)
-    if stored is None or stored.user.state is not UserState.ACTIVE:
-        raise Unauthenticated("this account is disabled", reason=Reason.USER_DISABLED)
-    return stored.user
-
-
-def _user_principal(claims: AccessClaims) -> Principal:
-    try:
-        session_id = uuid.UUID(claims.session_id or "")
-        uuid.UUID(claims.subject)
-        role = Role(claims.role or "")
-    except ValueError:
-        raise token_invalid() from None
-    return Principal(
-        subject=claims.subject, expires_at=claims.expires_at, session_id=session_id, role=role
-    )
