@@ -1,17 +1,15 @@
 """Service accounts: admin management, client-credentials tokens, and the per-call liveness check.
 
-A client secret is 256 bits from the OS CSPRNG, shown once and stored as SHA-256 (nothing to
-brute-force, so no slow hash), compared with `hmac.compare_digest`. Revocation is a per-account
-mark, `tokens_revoked_at`: a token issued at or before that second is refused. Every call with a
-service token reads the account row, so a disabled or deleted account is refused on the next
-call on every replica (they share the database).
+A client secret is shown once; client_secrets.py holds how it is stored and compared. Revocation
+is a per-account mark, `tokens_revoked_at`: a token issued at or before that second is refused.
+Every call with a service token reads the account row, so a disabled or deleted account is
+refused on the next call on every replica (they share the database).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import hashlib
 import hmac
 import secrets
 import uuid
@@ -30,14 +28,16 @@ from server.domain import (
     ServiceAccountState,
     TokenPair,
 )
-from server.errors import (
-    Aborted,
-    NotFound,
-    Reason,
-    Unauthenticated,
-)
+from server.errors import Aborted, NotFound, Reason, Unauthenticated
 from server.security.tokens import AccessTokenCodec
 from server.services.change_events import account_change_events
+from server.services.client_secrets import (
+    DUMMY_HASH,
+    invalid_client,
+    secret_hash,
+    secret_matches,
+    whole_second,
+)
 from server.services.event_log import new_event
 from server.services.inputs import check_display_name, parse_id, require_text
 from server.services.limits import Limits, rate_limited
@@ -49,20 +49,10 @@ CLIENT_ID_PREFIX = "svc_"
 MAX_CLIENT_ID_LENGTH = 64
 MAX_SECRET_LENGTH = 128
 _PAGE_QUERY = "service_accounts"
-_DUMMY_HASH = hashlib.sha256(b"no such client").digest()
-
-
-def invalid_client() -> Unauthenticated:
-    # One answer for an unknown client id and a wrong secret: the caller learns nothing more.
-    return Unauthenticated("invalid client id or secret", reason=Reason.INVALID_CREDENTIALS)
 
 
 def account_not_found() -> NotFound:
     return NotFound("no such service account", reason=Reason.SERVICE_ACCOUNT_NOT_FOUND)
-
-
-def secret_hash(secret: str) -> bytes:
-    return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).digest()
 
 
 class ServiceAccountService:
@@ -227,8 +217,8 @@ class ServiceAccountService:
             record = await uow.service_accounts.get_by_client_id(client_id)
         now = self._clock()
         if record is None:
-            hmac.compare_digest(presented, _DUMMY_HASH)  # the same work as a wrong secret
-        if record is None or not _secret_matches(record, presented, now):
+            hmac.compare_digest(presented, DUMMY_HASH)  # the same work as a wrong secret
+        if record is None or not secret_matches(record, presented, now):
             await self._count_failure(client_id, client)
             raise invalid_client()
         account = record.account
@@ -239,7 +229,7 @@ class ServiceAccountService:
         wanted = check_requested(scopes, account.scopes)
         if record.tokens_revoked_at is not None:
             # A token is refused when iat <= the mark (whole seconds): start after the mark.
-            now = max(now, _whole_second(record.tokens_revoked_at) + dt.timedelta(seconds=1))
+            now = max(now, whole_second(record.tokens_revoked_at) + dt.timedelta(seconds=1))
         issued = self._codec.issue(str(account.id), now=now, ttl=self._token_ttl, scopes=wanted)
         async with self._units.transaction() as uow:
             uow.events.append(
@@ -284,7 +274,7 @@ class ServiceAccountService:
         if record is None or record.account.state is not ServiceAccountState.ACTIVE:
             return None
         mark, client_id = record.tokens_revoked_at, record.account.client_id
-        if mark is not None and issued_at <= _whole_second(mark):
+        if mark is not None and issued_at <= whole_second(mark):
             return None
         return client_id
 
@@ -298,18 +288,3 @@ async def _locked(
     if etag and etag != record.account.etag:
         raise Aborted("the service account changed meanwhile; re-read it and try again")
     return record
-
-
-def _secret_matches(record: ServiceAccountRecord, presented: bytes, now: dt.datetime) -> bool:
-    current = hmac.compare_digest(presented, record.secret_hash)
-    previous = (
-        record.previous_secret_hash is not None
-        and record.previous_secret_expires_at is not None
-        and now < record.previous_secret_expires_at
-        and hmac.compare_digest(presented, record.previous_secret_hash)
-    )
-    return current or previous
-
-
-def _whole_second(value: dt.datetime) -> dt.datetime:
-    return value.replace(microsecond=0)

@@ -167,6 +167,17 @@ def outcomes(output: str) -> dict[int, tuple[int, str]]:
     return found
 
 
+def stop(service: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to `make run`'s process group; SIGKILL if it has not exited within 30 s."""
+    with suppress(ProcessLookupError):
+        os.killpg(service.pid, signal.SIGTERM)
+    try:
+        service.wait(30)
+    except subprocess.TimeoutExpired:
+        os.killpg(service.pid, signal.SIGKILL)
+        service.wait(10)
+
+
 def test_every_readme_shell_block_works_pasted_in_order(tmp_path: Path) -> None:
     steps = walkthrough(README.read_text())
     assert steps.background == ["make run\n"], "the README starts the service with `make run`"
@@ -208,13 +219,7 @@ def test_every_readme_shell_block_works_pasted_in_order(tmp_path: Path) -> None:
             check=False,
         )
     finally:
-        with suppress(ProcessLookupError):
-            os.killpg(service.pid, signal.SIGTERM)
-        try:
-            service.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(service.pid, signal.SIGKILL)
-            service.wait(10)
+        stop(service)
         log.close()
 
     (tmp_path / "walkthrough.out").write_text(ran.stdout)

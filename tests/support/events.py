@@ -1,5 +1,6 @@
 """The event log as its readers meet it: a service account that may read it, a watcher that
-takes the next events within a bound, and events put straight into the log."""
+takes the next events within a bound, events put straight into the log, and the log read
+straight from the database."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import TYPE_CHECKING
 import grpc.aio
 
 from server.app import Application
-from server.domain import SYSTEM, EventType, NewEvent
+from server.domain import SYSTEM, Event, EventType, NewEvent
 from tests.support.flows import Caller, Metadata, auth, bearer
 from userservice.v1 import auth_pb2, events_pb2, events_pb2_grpc, service_account_pb2_grpc
 from userservice.v1 import service_account_pb2 as SA
@@ -94,5 +95,15 @@ async def append_event(
                 secret=secret or {},
             )
         )
+    async with app.services.units.read() as uow:
+        return await uow.events.last_id()
+
+
+async def events_after(app: Application, cursor: int = 0) -> list[Event]:
+    async with app.services.units.read() as uow:
+        return list(await uow.events.after(cursor, types=frozenset(), limit=10_000))
+
+
+async def last_id(app: Application) -> int:
     async with app.services.units.read() as uow:
         return await uow.events.last_id()

@@ -220,6 +220,11 @@ def run_userservice(
     )
 
 
+def run_health(address: str, cwd: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    """`userservice health` against `address`, as an operator or a probe runs it."""
+    return run_userservice(["health", "--address", address, "--timeout", "3", *extra], {}, cwd=cwd)
+
+
 def run_at_terminal(
     command: Sequence[str],
     env: Mapping[str, str],
