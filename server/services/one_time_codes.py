@@ -54,6 +54,8 @@ class CodeIssuer:
     ) -> None:
         """Stores the minted code's hash and appends the event that carries the code."""
         code, code_hash = minted
+        # A newer code supersedes every earlier one of its kind: one live code per user.
+        await uow.codes.void_all(user_id, purpose, now)
         await uow.codes.add(OneTimeCode(code_hash, purpose, user_id, email, now, now + self._ttl))
         kind = (
             EventType.PASSWORD_RESET_REQUESTED

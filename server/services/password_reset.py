@@ -28,11 +28,11 @@ from server.domain import (
     SessionEnd,
     UserState,
 )
-from server.errors import PermissionDenied, Reason
-from server.security.password_policy import MAX_PASSWORD_LENGTH, PasswordPolicy
+from server.errors import InvalidArgument, PermissionDenied, Reason
+from server.security.password_policy import PasswordPolicy
 from server.security.passwords import PasswordHasher
 from server.services.event_log import append_revoked, new_event
-from server.services.inputs import email_key, normalize_email, parse_id, require_text
+from server.services.inputs import email_key, normalize_email, parse_id
 from server.services.limits import Limits, rate_limited
 from server.services.one_time_codes import CodeIssuer, code_invalid
 from server.services.unit_of_work import UnitOfWorkFactory
@@ -118,22 +118,28 @@ class PasswordResetService:
         """Sets the password, consumes the code (once, however many resets race), revokes every
         session of the user."""
         code_hash = self._codes.digest(raw_code)
-        require_text(new_password, field="new_password", max_length=MAX_PASSWORD_LENGTH)
+        if not new_password:
+            raise InvalidArgument.for_field("new_password", "is required")
         # Admitted to the hashing pool before the code is looked at: a refusal for overload
         # (HashingBusy) says nothing about the code.
         async with self._hasher.admitted() as hashing:
             async with self._units.read() as uow:
                 found = await uow.codes.find(code_hash, CodePurpose.PASSWORD_RESET, self._clock())
                 stored = None if found is None else await uow.users.get(found.user_id)
-            if stored is None:
-                raise code_invalid()
+            if stored is None or found is None or found.email != stored.user.email:
+                raise code_invalid()  # unknown, used, expired, superseded, or sent elsewhere
             self._policy.check(new_password, email=stored.user.email, field="new_password")
             new_hash = await hashing.hash(new_password)  # off the loop, in the hashing pool
         async with self._units.transaction() as uow:
             now = self._clock()
             code = await uow.codes.consume(code_hash, CodePurpose.PASSWORD_RESET, now)
             locked = None if code is None else await uow.users.get_for_update(code.user_id)
-            if code is None or locked is None or locked.user.state is not UserState.ACTIVE:
+            if (
+                code is None
+                or locked is None
+                or locked.user.state is not UserState.ACTIVE
+                or code.email != locked.user.email  # the address changed since it was sent
+            ):
                 raise code_invalid()
             user = locked.user
             await uow.users.replace_password_hash(

@@ -13,6 +13,7 @@ from server.clock import Clock, utc_now
 from server.domain import (
     SYSTEM,
     ClientInfo,
+    CodePurpose,
     Cursor,
     EventType,
     Party,
@@ -380,6 +381,8 @@ class UserService:
             await uow.users.save(
                 dataclasses.replace(user, version=user.version + 1, updated_at=now)
             )
+            # A reset code sent before is void: the password it would replace is gone.
+            await uow.codes.void_all(user_id, CodePurpose.PASSWORD_RESET, now)
             revoked = await uow.sessions.revoke_all(
                 user_id, reason=RevokeReason.PASSWORD_CHANGED, now=now, keep=principal.session_id
             )

@@ -24,7 +24,6 @@ from tests.support.backends import Backend
 from tests.support.events import events, service_metadata, take, watch
 from tests.support.flows import (
     PASSWORD,
-    Caller,
     auth,
     create_user,
     login,
@@ -34,6 +33,15 @@ from tests.support.flows import (
     unique_email,
     users,
 )
+from tests.support.recovery import (
+    RESET,
+    VERIFY,
+    last_cursor,
+    next_code,
+    next_code_free,
+    notifier,
+    reset_code,
+)
 from tests.support.servers import serving, settings_for_test
 from tests.support.waiting import eventually
 from userservice.v1 import auth_pb2, events_pb2, user_pb2
@@ -41,47 +49,12 @@ from userservice.v1 import auth_pb2, events_pb2, user_pb2
 NEW_PASSWORD = "a different, longer passphrase"
 CODE_TTL_SECONDS = 2
 RACERS = 8
-RESET = "password.reset_requested"
-VERIFY = "email.verification_requested"
 
 
 @pytest.fixture
 def settings(backend: Backend, tmp_path: Path) -> Settings:
     # A short code life, so that expiry is reached by waiting for the clock, not by faking it.
     return settings_for_test(backend, tmp_path, one_time_code_ttl_seconds=CODE_TTL_SECONDS)
-
-
-async def notifier(channel: grpc.aio.Channel, admin: Caller) -> tuple[tuple[str, str], ...]:
-    return await service_metadata(channel, admin, ["events:read", "notifications:read"])
-
-
-async def last_cursor(app: Application) -> str:
-    async with app.services.units.read() as uow:
-        return str(await uow.events.last_id())
-
-
-async def next_code(
-    channel: grpc.aio.Channel, metadata: tuple[tuple[str, str], ...], after: str, kind: str
-) -> events_pb2.Event:
-    stream = watch(channel, metadata, after, types=[kind])
-    try:
-        [event] = await take(stream, 1)
-    finally:
-        stream.cancel()
-    assert event.secret["code"]
-    return event
-
-
-async def reset_code(
-    app: Application, channel: grpc.aio.Channel, who: Caller, admin: Caller
-) -> str:
-    watcher, after = await notifier(channel, admin), await last_cursor(app)
-    await auth(channel).RequestPasswordReset(
-        auth_pb2.RequestPasswordResetRequest(email=who.account.email)
-    )
-    event = await next_code(channel, watcher, after, RESET)
-    assert event.target.id == who.id
-    return event.secret["code"]
 
 
 async def test_a_reset_code_sets_the_password_once_and_revokes_every_session(
@@ -271,17 +244,6 @@ async def test_the_pending_email_takes_effect_only_with_its_code(
     await users(channel).VerifyEmail(user_pb2.VerifyEmailRequest(code=event.secret["code"]))
     me = await users(channel).GetUser(user_pb2.GetUserRequest(id="me"), metadata=ada.metadata)
     assert (me.email, me.email_verified) == (new_email, True)
-
-
-async def next_code_free(
-    channel: grpc.aio.Channel, metadata: tuple[tuple[str, str], ...], after: str
-) -> events_pb2.Event:
-    stream = watch(channel, metadata, after, types=["email.change_requested"])
-    try:
-        [event] = await take(stream, 1)
-    finally:
-        stream.cancel()
-    return event
 
 
 async def test_login_refuses_an_unverified_user_only_after_a_correct_password(
