@@ -72,3 +72,17 @@ def changed_user(
         version=user.version + 1,
         updated_at=now,
     )
+
+
+def require_may_change(principal: Principal, changes: UserChanges) -> None:
+    """A role only an administrator changes; a state, an administrator or users:write."""
+    if changes.role is not None and not principal.is_admin:
+        raise PermissionDenied(
+            "only an administrator may change a role", reason=Reason.FIELD_NOT_ALLOWED
+        )
+    if changes.state is not None and not (
+        principal.is_admin or principal.has_scope(Scope.USERS_WRITE)
+    ):
+        raise PermissionDenied(
+            "only an administrator may change a state", reason=Reason.FIELD_NOT_ALLOWED
+        )

@@ -6,14 +6,13 @@ import dataclasses
 import uuid
 from collections.abc import Sequence
 
-from server.cache.rate_limit import RateLimiter, ip_subject, subject_digest
+from server.cache.rate_limit import RateLimiter, ip_subject
 from server.cache.revocations import RevocationStore
 from server.cache.users import UserCache, decode_user, encode_user
 from server.clock import Clock, utc_now
 from server.domain import (
     SYSTEM,
     ClientInfo,
-    CodePurpose,
     Cursor,
     EventType,
     Party,
@@ -29,7 +28,7 @@ from server.domain import (
 from server.errors import AlreadyExists, PermissionDenied, Reason
 from server.security.password_policy import MAX_PASSWORD_LENGTH, PasswordPolicy
 from server.security.passwords import HashingSlot, PasswordHasher
-from server.services.access import require_self_or_admin, require_user
+from server.services.access import require_self_or_admin
 from server.services.change_events import append_user_changes
 from server.services.email_verification import ask_email_change
 from server.services.event_log import append_revoked, new_event
@@ -37,7 +36,6 @@ from server.services.idempotency import IdempotentRequest, recorded_answer
 from server.services.inputs import (
     check_display_name,
     check_request_id,
-    email_key,
     normalize_email,
     require_text,
     resolve_user_ref,
@@ -45,12 +43,14 @@ from server.services.inputs import (
 from server.services.limits import Limits, rate_limited
 from server.services.one_time_codes import CodeIssuer
 from server.services.paging import PageTokens, invalid_token, keyset_page, page_size
+from server.services.password_change import PasswordChange
 from server.services.unit_of_work import UnitOfWorkFactory
 from server.services.user_filter import parse_user_filter
 from server.services.user_rules import (
     changed_user,
     locked_user,
     password_changed_meanwhile,
+    require_may_change,
     signup_exempt,
     user_not_found,
     wrong_current_password,
@@ -84,6 +84,15 @@ class UserService:
         self._page_tokens = page_tokens
         self._fingerprint_key = fingerprint_key
         self._clock = clock
+        self._passwords = PasswordChange(
+            units=units,
+            hasher=hasher,
+            policy=policy,
+            limiter=limiter,
+            limits=limits,
+            after_change=self._after_change,
+            clock=clock,
+        )
 
     # -- creation ---------------------------------------------------------------------------
 
@@ -254,16 +263,7 @@ class UserService:
         """`current_password` is required when a user changes their own email, ignored else."""
         user_id = resolve_user_ref(ref, principal, field="user.id")
         require_self_or_admin(principal, user_id, Scope.USERS_WRITE)
-        if changes.role is not None and not principal.is_admin:
-            raise PermissionDenied(
-                "only an administrator may change a role", reason=Reason.FIELD_NOT_ALLOWED
-            )
-        if changes.state is not None and not (
-            principal.is_admin or principal.has_scope(Scope.USERS_WRITE)
-        ):
-            raise PermissionDenied(
-                "only an administrator may change a state", reason=Reason.FIELD_NOT_ALLOWED
-            )
+        require_may_change(principal, changes)
         email = (
             None if changes.email is None else normalize_email(changes.email, field="user.email")
         )
@@ -350,61 +350,7 @@ class UserService:
     async def change_password(
         self, current: str, new: str, *, principal: Principal, client: ClientInfo
     ) -> None:
-        user_id = require_user(principal)
-        require_text(current, field="current_password", max_length=MAX_PASSWORD_LENGTH)
-        async with self._units.read() as uow:
-            stored = await uow.users.get(user_id)
-        if stored is None:
-            raise user_not_found()
-        email, old_hash = stored.user.email, stored.password_hash
-        checks = self._limits.password_guess(subject_digest(email_key(email)), client.ip)
-        # Admitted for both hashes before the guess is counted: a refusal (HashingBusy) counts
-        # nothing, and an admitted call is not refused between its verification and its hash.
-        async with self._hasher.admitted(hashes=2) as hashing:
-            # Reserved before verifying: N concurrent guesses get at most the budget verified.
-            if wait := await self._limiter.reserve(checks):
-                raise rate_limited(wait)
-            if not await hashing.verify(old_hash, current):
-                raise wrong_current_password()
-            for limit, subject in checks:
-                await self._limiter.reset(limit, subject)
-            self._policy.check(new, email=email, field="new_password")
-            new_hash = await hashing.hash(new)
-        async with self._units.transaction() as uow:
-            locked = await uow.users.get_for_update(user_id)
-            if locked is None:
-                raise user_not_found()
-            if not await uow.users.replace_password_hash(user_id, current=old_hash, new=new_hash):
-                raise password_changed_meanwhile()
-            now = self._clock()
-            user = locked.user
-            await uow.users.save(
-                dataclasses.replace(user, version=user.version + 1, updated_at=now)
-            )
-            # A reset code sent before is void: the password it would replace is gone.
-            await uow.codes.void_all(user_id, CodePurpose.PASSWORD_RESET, now)
-            revoked = await uow.sessions.revoke_all(
-                user_id, reason=RevokeReason.PASSWORD_CHANGED, now=now, keep=principal.session_id
-            )
-            uow.events.append(
-                new_event(
-                    EventType.PASSWORD_CHANGED,
-                    actor=principal,
-                    target=Party.user(user_id),
-                    now=now,
-                )
-            )
-            append_revoked(
-                uow.events,
-                revoked,
-                user_id=user_id,
-                why=SessionEnd.PASSWORD_CHANGE,
-                actor=principal,
-                now=now,
-            )
-        await self._after_change(
-            user_id, revoked, RevokeReason.PASSWORD_CHANGED, version=user.version + 1
-        )
+        await self._passwords.change(current, new, principal=principal, client=client)
 
     async def _after_change(
         self,
