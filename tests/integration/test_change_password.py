@@ -1,7 +1,5 @@
-"""ChangePassword: the current password, the policy, and the sessions a change must end.
-
-A real server on each backend; every effect is observed as a client observes it (another call),
-except the user cache, which is read from the application's own Redis.
+"""ChangePassword: the current password, the policy, and the sessions a change must end, on a
+real server on each backend, observed as a client observes them (another call).
 """
 
 from __future__ import annotations
