@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Coroutine, Iterator, Sequence
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator, Iterator, Sequence
 
 from userservice.v1 import events_pb2
 from userservice_client.calls import Metadata
-from userservice_client.client import AsyncUserServiceClient
 from userservice_client.events_api import MAX_RETRY_SECONDS
+from userservice_client.sync_calls import SyncCalls
 
-T = TypeVar("T")
 
-
-class SyncEventMethods:
-    """Mixed into `UserServiceClient`, which provides `_client` and `_run`."""
-
-    _client: AsyncUserServiceClient
-    _closed: bool
-
-    def _run(self, call: Coroutine[Any, Any, T]) -> T:
-        raise NotImplementedError
+class SyncEventMethods(SyncCalls):
+    """Each method blocks on the `AsyncUserServiceClient` method of its name."""
 
     def watch_events(
         self,

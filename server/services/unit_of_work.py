@@ -2,7 +2,7 @@
 
 The services depend on these protocols only; `server/repositories/` implements them over SQL and
 `tests/support/memory_uow.py` in memory. Repositories take and return the dataclasses of
-`server/domain.py`. Every change is an explicit method call, and the implementation translates its
+`server/domain/`. Every change is an explicit method call, and the implementation translates its
 own failures into domain errors: a unique violation into the conflict it means (AlreadyExists),
 a lost database into Unavailable, a passed deadline into DeadlineExceeded.
 """

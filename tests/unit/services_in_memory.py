@@ -161,15 +161,8 @@ def build_services(
         codes=codes,
         clock=clock,
     )
-    service_accounts = ServiceAccountService(
-        units=units,
-        codec=codec,
-        limiter=stores.limiter,
-        limits=limits_used or limits(),
-        page_tokens=page_tokens,
-        token_ttl=ACCESS_TTL,
-        secret_grace=dt.timedelta(hours=1),
-        clock=clock,
+    service_accounts = service_account_service(
+        units, clock, codec, stores, page_tokens, limits_used
     )
     auth = AuthService(
         units=units,
@@ -198,6 +191,26 @@ def build_services(
         page_tokens,
         verification,
         resets,
+    )
+
+
+def service_account_service(
+    units: MemoryUnitOfWorkFactory,
+    clock: FakeClock,
+    codec: AccessTokenCodec,
+    stores: RedisStores,
+    page_tokens: PageTokens,
+    limits_used: Limits | None,
+) -> ServiceAccountService:
+    return ServiceAccountService(
+        units=units,
+        codec=codec,
+        limiter=stores.limiter,
+        limits=limits_used or limits(),
+        page_tokens=page_tokens,
+        token_ttl=ACCESS_TTL,
+        secret_grace=dt.timedelta(hours=1),
+        clock=clock,
     )
 
 

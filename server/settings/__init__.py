@@ -1,0 +1,1 @@
+"""The themed parts of `Settings` (server/config.py), one class per theme."""
