@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
 import uuid
 from collections.abc import Sequence
 
 from server.cache.rate_limit import RateLimiter, ip_subject
 from server.cache.revocations import RevocationStore
-from server.cache.users import UserCache, decode_user, encode_user
+from server.cache.users import UserCache
 from server.clock import Clock, utc_now
 from server.domain import (
     SYSTEM,
@@ -25,14 +24,13 @@ from server.domain import (
     UserChanges,
     UserState,
 )
-from server.errors import AlreadyExists, PermissionDenied, Reason
+from server.errors import PermissionDenied, Reason
 from server.security.password_policy import MAX_PASSWORD_LENGTH, PasswordPolicy
-from server.security.passwords import HashingSlot, PasswordHasher
+from server.security.passwords import PasswordHasher
 from server.services.access import require_self_or_admin
 from server.services.change_events import append_user_changes
 from server.services.email_verification import ask_email_change
 from server.services.event_log import append_revoked, new_event
-from server.services.idempotency import IdempotentRequest, recorded_answer
 from server.services.inputs import (
     check_display_name,
     check_request_id,
@@ -45,6 +43,7 @@ from server.services.one_time_codes import CodeIssuer
 from server.services.paging import PageTokens, invalid_token, keyset_page, page_size
 from server.services.password_change import PasswordChange
 from server.services.unit_of_work import UnitOfWorkFactory
+from server.services.user_creation import UserCreation
 from server.services.user_filter import parse_user_filter
 from server.services.user_rules import (
     changed_user,
@@ -76,14 +75,15 @@ class UserService:
         self._codes = codes
         self._units = units
         self._hasher = hasher
-        self._policy = policy
         self._cache = cache
         self._revocations = revocations
         self._limiter = limiter
         self._limits = limits
         self._page_tokens = page_tokens
-        self._fingerprint_key = fingerprint_key
         self._clock = clock
+        self._creation = UserCreation(
+            units=units, policy=policy, fingerprint_key=fingerprint_key, clock=clock
+        )
         self._passwords = PasswordChange(
             units=units,
             hasher=hasher,
@@ -120,7 +120,7 @@ class UserService:
                 wait := await self._limiter.consume(self._limits.signup_ip, ip_subject(client.ip))
             ):
                 raise rate_limited(wait)
-            return await self._create(
+            return await self._creation.create(
                 email,
                 password,
                 display_name,
@@ -136,7 +136,7 @@ class UserService:
         email, display_name = normalize_email(email), check_display_name(display_name)
         # The operator vouches for the address: it is verified.
         async with self._hasher.admitted() as hashing:
-            return await self._create(
+            return await self._creation.create(
                 email,
                 password,
                 display_name,
@@ -147,67 +147,6 @@ class UserService:
                 actor=SYSTEM,
                 verified=True,
             )
-
-    async def _create(
-        self,
-        email: str,
-        password: str,
-        display_name: str,
-        role: Role,
-        key: str | None,
-        principal: Principal | None,
-        hashing: HashingSlot,
-        *,
-        actor: Party,
-        verified: bool = False,
-    ) -> User:
-        self._policy.check(password, email=email)
-        caller = principal.subject if principal else "anonymous"
-        # The password is covered too, by an HMAC under a server key (see idempotency.py).
-        fields = (email, password, display_name, role)
-        request = (
-            None
-            if key is None
-            else IdempotentRequest.of(self._fingerprint_key, "CreateUser", caller, key, *fields)
-        )
-        if request is not None and (replay := await self._replay(request)):
-            return replay
-
-        password_hash = await hashing.hash(password)  # before the transaction: ~30 ms of CPU
-        try:
-            async with self._units.transaction() as uow:
-                now = self._clock()
-                user = await uow.users.add(
-                    email=email,
-                    password_hash=password_hash,
-                    display_name=display_name,
-                    role=role,
-                    now=now,
-                )
-                if verified:
-                    user = dataclasses.replace(user, email_verified=True)
-                    await uow.users.save(user)
-                if request is not None:
-                    await uow.idempotency.add(request.answered(encode_user(user), now))
-                uow.events.append(
-                    new_event(
-                        EventType.USER_CREATED,
-                        actor=actor,
-                        target=Party.user(user.id),
-                        now=now,
-                        data={"role": role.value},
-                    )
-                )
-        except AlreadyExists:
-            # A concurrent call with the same request_id committed first: answer as it did.
-            if request is not None and (replay := await self._replay(request)):
-                return replay
-            raise
-        return user
-
-    async def _replay(self, request: IdempotentRequest) -> User | None:
-        answer = await recorded_answer(self._units, request, self._clock())
-        return None if answer is None else decode_user(answer)
 
     # -- reads ------------------------------------------------------------------------------
 
