@@ -83,100 +83,144 @@ def page_token_secret(settings: Settings) -> bytes:
     return hashlib.sha256(f"userservice-development:{settings.database_url}".encode()).digest()
 
 
-def build_services(settings: Settings, adapters: Adapters, hasher: PasswordHasher) -> Services:
-    access_ttl = dt.timedelta(seconds=settings.access_token_ttl_seconds)
-    units, codec, limiter = adapters.units, adapters.codec, adapters.limiter
-    revocations = adapters.revocations
-    limits = Limits.from_settings(settings)
+@dataclass(frozen=True, slots=True)
+class Parts:
+    """What several services share, built once."""
+
+    settings: Settings
+    adapters: Adapters
+    hasher: PasswordHasher
+    limits: Limits
+    page_tokens: PageTokens
+    policy: PasswordPolicy
+    codes: CodeIssuer
+    server_secret: bytes
+
+    @property
+    def access_ttl(self) -> dt.timedelta:
+        return dt.timedelta(seconds=self.settings.access_token_ttl_seconds)
+
+
+def shared_parts(settings: Settings, adapters: Adapters, hasher: PasswordHasher) -> Parts:
     server_secret = page_token_secret(settings)
-    page_tokens = PageTokens(server_secret)
-    policy = PasswordPolicy(min_length=settings.password_min_length)
-    codes = CodeIssuer(
-        CodeMinter(code_key(server_secret)),
-        dt.timedelta(seconds=settings.one_time_code_ttl_seconds),
-    )
-    users = UserService(
-        units=units,
+    return Parts(
+        settings=settings,
+        adapters=adapters,
         hasher=hasher,
-        policy=policy,
-        cache=adapters.user_cache,
-        revocations=revocations,
-        limiter=limiter,
-        limits=limits,
-        page_tokens=page_tokens,
-        fingerprint_key=fingerprint_key(server_secret),
-        codes=codes,
+        limits=Limits.from_settings(settings),
+        page_tokens=PageTokens(server_secret),
+        policy=PasswordPolicy(min_length=settings.password_min_length),
+        codes=CodeIssuer(
+            CodeMinter(code_key(server_secret)),
+            dt.timedelta(seconds=settings.one_time_code_ttl_seconds),
+        ),
+        server_secret=server_secret,
     )
-    service_accounts = ServiceAccountService(
+
+
+def build_services(settings: Settings, adapters: Adapters, hasher: PasswordHasher) -> Services:
+    parts = shared_parts(settings, adapters, hasher)
+    units, page_tokens = adapters.units, parts.page_tokens
+    service_accounts = service_account_service(parts)
+    return Services(
+        db=adapters.db,
         units=units,
-        codec=codec,
-        limiter=limiter,
-        limits=limits,
-        page_tokens=page_tokens,
+        users=user_service(parts),
+        auth=auth_service(parts, service_accounts),
+        sessions=SessionService(
+            units=units, revocations=adapters.revocations, page_tokens=page_tokens, clock=utc_now
+        ),
+        revocations=adapters.revocations,
+        codec=adapters.codec,
+        replica=adapters.replica,
+        user_cache=adapters.user_cache,
+        service_accounts=service_accounts,
+        events=EventService(
+            units=units,
+            page_tokens=page_tokens,
+            signal=adapters.event_signal,
+            poll_seconds=settings.event_poll_seconds,
+            clock=utc_now,
+        ),
+        email_verification=EmailVerificationService(
+            units=units,
+            codes=parts.codes,
+            cache=adapters.user_cache,
+            limiter=adapters.limiter,
+            limits=parts.limits,
+            clock=utc_now,
+        ),
+        password_reset=password_reset_service(parts),
+        event_signal=adapters.event_signal,
+        limiter=adapters.limiter,
+        redis_guard=adapters.redis_guard,
+        hasher=hasher,
+    )
+
+
+def user_service(parts: Parts) -> UserService:
+    adapters = parts.adapters
+    return UserService(
+        units=adapters.units,
+        hasher=parts.hasher,
+        policy=parts.policy,
+        cache=adapters.user_cache,
+        revocations=adapters.revocations,
+        limiter=adapters.limiter,
+        limits=parts.limits,
+        page_tokens=parts.page_tokens,
+        fingerprint_key=fingerprint_key(parts.server_secret),
+        codes=parts.codes,
+    )
+
+
+def service_account_service(parts: Parts) -> ServiceAccountService:
+    settings, adapters = parts.settings, parts.adapters
+    return ServiceAccountService(
+        units=adapters.units,
+        codec=adapters.codec,
+        limiter=adapters.limiter,
+        limits=parts.limits,
+        page_tokens=parts.page_tokens,
         # Never longer than user tokens: signing keys are retained for that long.
-        token_ttl=min(dt.timedelta(seconds=settings.service_token_ttl_seconds), access_ttl),
+        token_ttl=min(dt.timedelta(seconds=settings.service_token_ttl_seconds), parts.access_ttl),
         secret_grace=dt.timedelta(seconds=settings.service_secret_grace_seconds),
         clock=utc_now,
     )
-    auth = AuthService(
-        units=units,
-        hasher=hasher,
-        codec=codec,
-        verifier=CachingTokenVerifier(codec, max_entries=settings.verified_token_cache_size),
-        revocations=revocations,
-        limiter=limiter,
-        limits=limits,
-        access_ttl=access_ttl,
+
+
+def auth_service(parts: Parts, service_accounts: ServiceAccountService) -> AuthService:
+    settings, adapters = parts.settings, parts.adapters
+    return AuthService(
+        units=adapters.units,
+        hasher=parts.hasher,
+        codec=adapters.codec,
+        verifier=CachingTokenVerifier(
+            adapters.codec, max_entries=settings.verified_token_cache_size
+        ),
+        revocations=adapters.revocations,
+        limiter=adapters.limiter,
+        limits=parts.limits,
+        access_ttl=parts.access_ttl,
         refresh_ttl=dt.timedelta(seconds=settings.refresh_token_ttl_seconds),
         reuse_grace=dt.timedelta(seconds=settings.refresh_reuse_grace_seconds),
         clock=utc_now,
         service_token_live=service_accounts.token_live,
         require_verified_email=settings.require_verified_email,
     )
-    sessions = SessionService(
-        units=units, revocations=revocations, page_tokens=page_tokens, clock=utc_now
-    )
-    events = EventService(
-        units=units,
-        page_tokens=page_tokens,
-        signal=adapters.event_signal,
-        poll_seconds=settings.event_poll_seconds,
+
+
+def password_reset_service(parts: Parts) -> PasswordResetService:
+    adapters = parts.adapters
+    return PasswordResetService(
+        units=adapters.units,
+        codes=parts.codes,
+        hasher=parts.hasher,
+        policy=parts.policy,
+        cache=adapters.user_cache,
+        revocations=adapters.revocations,
+        limiter=adapters.limiter,
+        limits=parts.limits,
         clock=utc_now,
-    )
-    return Services(
-        db=adapters.db,
-        units=units,
-        users=users,
-        auth=auth,
-        sessions=sessions,
-        revocations=revocations,
-        codec=codec,
-        replica=adapters.replica,
-        user_cache=adapters.user_cache,
-        service_accounts=service_accounts,
-        events=events,
-        email_verification=EmailVerificationService(
-            units=units,
-            codes=codes,
-            cache=adapters.user_cache,
-            limiter=limiter,
-            limits=limits,
-            clock=utc_now,
-        ),
-        password_reset=PasswordResetService(
-            units=units,
-            codes=codes,
-            hasher=hasher,
-            policy=policy,
-            cache=adapters.user_cache,
-            revocations=revocations,
-            limiter=limiter,
-            limits=limits,
-            clock=utc_now,
-            answer_floor=settings.password_reset_answer_seconds,
-        ),
-        event_signal=adapters.event_signal,
-        limiter=limiter,
-        redis_guard=adapters.redis_guard,
-        hasher=hasher,
+        answer_floor=parts.settings.password_reset_answer_seconds,
     )
