@@ -10,7 +10,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from tests.e2e.test_cli_client import ADMIN_PASSWORD, PASSWORD, Service, admin, logged_in, start
+from tests.support.cli_client import ADMIN_PASSWORD, PASSWORD, Service, admin, logged_in, start
 from userservice.v1 import (
     auth_pb2,
     auth_pb2_grpc,
