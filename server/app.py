@@ -189,7 +189,6 @@ async def running_application(
         services = await stack.enter_async_context(built_services(settings, engine, redis, spans))
         await services.revocations.resync()
         metrics = GrpcMetrics.create()
-        start_background_tasks(stack, settings, services, metrics)
         listener = observed(stack, settings, services, metrics)
 
         health = health_reporter(settings, engine, log)
@@ -211,6 +210,9 @@ async def running_application(
             settings.tls_cert_file, settings.tls_key_file, settings.tls_client_ca_file
         )
         port = bind(server, listen_address(settings.host, settings.port), credentials)
+        # Started once both ports are ours: a start-up that fails to bind cancels no task in the
+        # middle of a database call (whose pooled connection would log a traceback).
+        start_background_tasks(stack, settings, services, metrics)
         await server.start()
         app = Application(
             settings, server, port, health, engine, redis, services, metrics, listener
