@@ -18,6 +18,7 @@ from server.http_listener import HttpListener, listener_app, start_http_listener
 from server.observability.domain_metrics import register_domain_metrics
 from server.observability.hashing_metrics import register_hashing_metrics
 from server.observability.health import HealthReporter
+from server.observability.loop_lag import measure_loop_lag
 from server.observability.metrics import GrpcMetrics, register_dependency_metrics
 from server.rpc.streams import StreamBudget
 from server.services.maintenance import purge_periodically
@@ -43,7 +44,8 @@ def http_listener(settings: Settings, metrics: GrpcMetrics, services: Services) 
 def start_background_tasks(
     stack: AsyncExitStack, settings: Settings, services: Services, metrics: GrpcMetrics
 ) -> None:
-    """Replication (the events channel and the database poll) and the purge, cancelled on exit."""
+    """Replication (the events channel and the database poll), the purge and the event loop's
+    lag, cancelled on exit."""
     replication = asyncio.create_task(services.replica.run(), name="replication")
     stack.push_async_callback(cancel_and_wait, replication)
     purge = asyncio.create_task(
@@ -58,6 +60,8 @@ def start_background_tasks(
         name="purge-expired",
     )
     stack.push_async_callback(cancel_and_wait, purge)
+    lag = asyncio.create_task(measure_loop_lag(metrics.loop_lag), name="event-loop-lag")
+    stack.push_async_callback(cancel_and_wait, lag)
 
 
 def observed(

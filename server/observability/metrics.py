@@ -19,6 +19,8 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from server.observability.loop_lag import loop_lag_histogram
+
 _LABELS = ("grpc_type", "grpc_service", "grpc_method")
 # Sub-millisecond buckets matter here: warm reads finish in well under a millisecond.
 _BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -33,6 +35,7 @@ class GrpcMetrics:
     msg_received: Counter
     msg_sent: Counter
     purged_rows: Counter
+    loop_lag: Histogram
 
     @classmethod
     def create(cls) -> GrpcMetrics:
@@ -80,6 +83,7 @@ class GrpcMetrics:
                 ("table",),
                 registry=registry,
             ),
+            loop_lag=loop_lag_histogram(registry),
         )
 
     def count_purged(self, table: str, rows: int) -> None:

@@ -202,3 +202,16 @@ async def test_messages_and_domain_events_are_counted(observed_settings: Any) ->
     assert value(samples, events, type="session.revoked") == 2  # the logout, the reuse
     assert value(samples, "process_resident_memory_bytes") > 0
     assert value(samples, "python_gc_collections_total", generation="0") > 0
+
+
+async def test_the_running_server_measures_its_event_loop_lag(
+    backend: Backend, tmp_path: Path
+) -> None:
+    lag = "userservice_event_loop_lag_seconds_count"
+    async with servers.serving(servers.settings_for_test(backend, tmp_path)) as (app, _):
+        registry = app.metrics.registry
+        async with asyncio.timeout(10):  # bounds a build that never measures (four a second)
+            while True:
+                if (registry.get_sample_value(lag) or 0) >= 2:
+                    return
+                await asyncio.sleep(0.05)
