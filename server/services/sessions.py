@@ -40,6 +40,8 @@ class SessionService:
         query = f"sessions:{user_id}"
         after = self._page_tokens.decode_id(token, query)
         async with self._units.read() as uow:
+            # An administrator's sessions (addresses, devices) are an administrator's business.
+            await self._require_may_act_on(uow.users, principal, user_id)
             now = self._clock()
             return await keyset_page(
                 lambda n: uow.sessions.live_page(user_id, now=now, after=after, limit=n),

@@ -72,7 +72,7 @@ async def test_revoking_another_users_session_is_answered_as_a_random_id(
     )
 
 
-async def test_a_sessions_revoke_service_may_not_sign_out_an_administrator(
+async def test_a_sessions_revoke_service_may_not_list_or_sign_out_an_administrators_sessions(
     svc: InMemoryServices,
 ) -> None:
     root = await admin(svc)
@@ -80,4 +80,15 @@ async def test_a_sessions_revoke_service_may_not_sign_out_an_administrator(
     sessions = sessions_of(svc)
     one = await refusal(sessions.revoke_session(str(root.session_id), principal=revoker))
     every = await refusal(sessions.revoke_all_sessions(str(root.user_id), principal=revoker))
-    assert {(type(r), r.reason) for r in (one, every)} == {(PermissionDenied, "ADMIN_REQUIRED")}
+    listed = await refusal(
+        sessions.list_sessions(str(root.user_id), size=10, token="", principal=revoker)
+    )
+    refusals = (one, every, listed)
+    assert {(type(r), r.reason) for r in refusals} == {(PermissionDenied, "ADMIN_REQUIRED")}
+
+    # A user's sessions are still the service's to list and end.
+    await create(svc, "ada@example.com")
+    ada = await signed_in(svc, "ada@example.com")
+    assert ada.user_id is not None
+    page, _ = await sessions.list_sessions(str(ada.user_id), size=10, token="", principal=revoker)
+    assert [session.id for session in page] == [ada.session_id]
